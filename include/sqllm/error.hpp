@@ -1,0 +1,68 @@
+// sqllm/error.hpp — the library's single error type.
+//
+// Error policy: every public entry point validates its inputs and throws
+// sqllm::error on bad input (mismatched shapes, non-finite values, negative
+// sensitivities, out-of-range codes, inconsistent sparse arrays, ...). Nothing
+// is reported through global state, and no function aborts on bad input.
+// Kernels that run after validation (the hot loops) do not re-check.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace sqllm {
+
+/// What went wrong, for callers that branch on the kind of failure.
+enum class errc {
+    invalid_argument,  ///< a parameter out of its documented range
+    shape_mismatch,    ///< sizes of inputs that must agree do not
+    non_finite,        ///< NaN or Inf where a finite value is required
+    negative_value,    ///< a negative sensitivity
+    out_of_range,      ///< a code or index outside its valid range
+    corrupt_data,      ///< imported arrays that are inconsistent with each other
+};
+
+/// Human-readable name of an error code.
+inline const char* to_string(errc code) noexcept {
+    switch (code) {
+        case errc::invalid_argument:
+            return "invalid argument";
+        case errc::shape_mismatch:
+            return "shape mismatch";
+        case errc::non_finite:
+            return "non-finite value";
+        case errc::negative_value:
+            return "negative value";
+        case errc::out_of_range:
+            return "out of range";
+        case errc::corrupt_data:
+            return "corrupt data";
+    }
+    return "unknown error";
+}
+
+/// The exception thrown by every sqllm function on bad input.
+/// what() reads "sqllm: <kind>: <message>", naming the offending argument.
+class error : public std::runtime_error {
+public:
+    error(errc code, const std::string& message)
+        : std::runtime_error(std::string("sqllm: ") + to_string(code) + ": " + message), code_(code) {}
+
+    errc code() const noexcept { return code_; }
+
+private:
+    errc code_;
+};
+
+namespace detail {
+/// Throws sqllm::error(code, message). Out of line of the callers' loops:
+/// write `if (!ok) detail::fail(...)` so messages are only built on failure.
+[[noreturn]] inline void fail(errc code, const std::string& message) { throw error(code, message); }
+
+/// Throws sqllm::error(code, message) unless cond holds (for fixed messages).
+inline void require(bool cond, errc code, const char* message) {
+    if (!cond) throw error(code, message);
+}
+}  // namespace detail
+
+}  // namespace sqllm

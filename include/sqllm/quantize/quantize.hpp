@@ -1,0 +1,201 @@
+// sqllm/quantize/quantize.hpp — whole-matrix SqueezeLLM quantization:
+// dense-and-sparse split, a LUT per row, codes, residuals.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "../core/executor.hpp"
+#include "../core/quantized_matrix.hpp"
+#include "kmeans_lloyd.hpp"
+#include "nearest.hpp"
+#include "outliers.hpp"
+#include "uniform.hpp"
+
+namespace sqllm {
+
+/// How each row's LUT is fitted.
+enum class lut_method {
+    lloyd,    ///< sensitivity-weighted Lloyd k-means, k-means++ init (the reference's method)
+    uniform,  ///< evenly spaced min–max LUT: round-to-nearest uniform quantization
+};
+
+struct quantize_options {
+    lut_method method = lut_method::lloyd;
+    sparse_options sparse;  ///< which weights to keep exactly (needs a sparse format other than no_sparse)
+    lloyd_options lloyd;
+};
+
+/// What quantize() did, summed over the matrix.
+struct quantize_report {
+    sparse_report sparse;
+    double weighted_error = 0;  ///< Σ s·(w − dense)² over the dense positions (s = 1 without sensitivities)
+    double squared_error = 0;   ///< Σ (w − (dense + sparse))² over all positions
+};
+
+namespace detail {
+
+/// The float residual v of a kept weight w over its dense value c: one with
+/// fl(c + v) == w when such a float exists (almost always), otherwise the one
+/// nearest to that (then |fl(c + v) − w| is one ulp of w: float32 residuals,
+/// the reference's format, cannot always carry the low bits of c).
+inline float exact_residual(float w, float c) {
+    float v = w - c, best = v;
+    for (int i = 0; i < 4 && c + v != w; ++i) {
+        v = std::nextafter(v, c + v < w ? HUGE_VALF : -HUGE_VALF);
+        if (std::fabs((c + v) - w) < std::fabs((c + best) - w)) best = v;
+    }
+    return c + v == w ? v : best;
+}
+
+inline void check_matrix(matrix_view<const float> M, const char* what, bool nonnegative) {
+    for (std::size_t r = 0; r < M.rows(); ++r)
+        for (std::size_t c = 0; c < M.cols(); ++c) {
+            const float v = M(r, c);
+            if (!std::isfinite(v))
+                fail(errc::non_finite,
+                     std::string(what) + " (" + std::to_string(r) + ", " + std::to_string(c) + ") is NaN or Inf");
+            if (nonnegative && v < 0)
+                fail(errc::negative_value,
+                     std::string(what) + " (" + std::to_string(r) + ", " + std::to_string(c) + ") is negative");
+        }
+}
+
+template <class Sparse>
+struct sparse_builder;
+
+template <>
+struct sparse_builder<no_sparse> {
+    static no_sparse_storage build(const std::vector<std::vector<std::pair<std::uint32_t, float>>>&) { return {}; }
+};
+
+template <class Value, class Index>
+struct sparse_builder<csr<Value, Index>> {
+    static csr_storage<Value, Index> build(const std::vector<std::vector<std::pair<std::uint32_t, float>>>& rows) {
+        csr_storage<Value, Index> out;
+        std::size_t nnz = 0;
+        for (const auto& r : rows)
+            nnz += r.size();
+        if (nnz == 0) return out;
+        out.col_idx.reserve(nnz);
+        out.values.reserve(nnz);
+        for (const auto& r : rows) {
+            for (const auto& e : r)
+                out.push_back(e.first, lut_value_traits<Value>::from_float(e.second));
+            out.end_row();
+        }
+        return out;
+    }
+};
+
+}  // namespace detail
+
+/// Quantizes W (rows × cols) to a dense-and-sparse LUT matrix.
+/// S: sensitivities of W's shape (e.g. diagonal Fisher), or an empty view for
+/// uniform sensitivity. Per row, the LUT is fitted to the dense positions
+/// with weights s·(w ≠ 0) (the reference's sample weights), rounded to Lut and
+/// sorted ascending; every dense weight gets its nearest LUT entry. A kept
+/// (sparse) weight gets the entry nearest zero and the residual w − entry
+/// (see detail::exact_residual: dense + sparse == w in float but for rare
+/// one-ulp cases; a half/bfloat16 CSR value type rounds the residual).
+/// Rows are processed in parallel through `exec`; scratch is O(tasks·cols)
+/// on top of the output. Throws sqllm::error on NaN/Inf in W or S, negative
+/// S, mismatched shapes, or sparse options with a no_sparse format.
+template <int Bits, class Lut = float, class Sparse = csr<>, class Layout = row_stream_layout<Bits>,
+          class Executor = sequential_executor>
+quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W, matrix_view<const float> S,
+                                                     const quantize_options& opt = {}, const Executor& exec = {},
+                                                     quantize_report* report = nullptr) {
+    constexpr int K = bit_width<Bits>::levels;
+    const std::size_t rows = W.rows(), cols = W.cols();
+    detail::require(rows > 0 && cols > 0 && W.data() != nullptr, errc::invalid_argument,
+                    "quantize needs a non-empty weight matrix");
+    if (!S.empty() && (S.rows() != rows || S.cols() != cols))
+        detail::fail(errc::shape_mismatch, "sensitivity is " + std::to_string(S.rows()) + " × " +
+                                               std::to_string(S.cols()) + ", weights are " + std::to_string(rows) +
+                                               " × " + std::to_string(cols));
+    detail::require(!std::is_same<Sparse, no_sparse>::value || !opt.sparse.enabled(), errc::invalid_argument,
+                    "sparse options were given but the matrix type has no sparse part (no_sparse)");
+    detail::check_matrix(W, "weight", false);
+    if (!S.empty()) detail::check_matrix(S, "sensitivity", true);
+
+    std::vector<unsigned char> mask;
+    quantize_report rep;
+    if (opt.sparse.enabled()) rep.sparse = select_sparse(W, S, opt.sparse, mask);
+
+    std::vector<Lut> lut(rows * K);
+    std::vector<std::uint32_t> words(Layout::word_count(rows, cols));
+    std::vector<std::vector<std::pair<std::uint32_t, float>>> kept(rows);
+    std::vector<double> row_werr(rows), row_err(rows);
+
+    auto body = [&](std::size_t row_begin, std::size_t row_end) {
+        std::vector<float> weight(cols), fit(K);
+        std::vector<code_t> codes(group_count(cols) * codes_per_group, 0);
+        std::vector<unsigned char> dense(cols);
+        for (std::size_t r = row_begin; r < row_end; ++r) {
+            const float* w = W.row(r);
+            const unsigned char* m = mask.empty() ? nullptr : mask.data() + r * cols;
+            for (std::size_t c = 0; c < cols; ++c) {
+                dense[c] = !m || !m[c];
+                weight[c] = dense[c] && w[c] != 0.0f ? (S.empty() ? 1.0f : S(r, c)) : 0.0f;
+            }
+            if (opt.method == lut_method::uniform)
+                uniform_lut_minmax(w, dense.data(), cols, K, fit.data());
+            else
+                kmeans_lloyd_1d(w, weight.data(), cols, K, fit.data(), opt.lloyd, r);
+            // Round to the storage type first: codes must be nearest to the
+            // values the kernels will actually read.
+            for (int i = 0; i < K; ++i)
+                fit[i] = round_to<Lut>(fit[i]);
+            std::sort(fit.begin(), fit.end());
+            for (int i = 0; i < K; ++i)
+                lut[r * K + i] = lut_value_traits<Lut>::from_float(fit[i]);
+            const code_t zero_code = nearest_code_sorted(fit.data(), K, 0.0f);
+            double werr = 0, err = 0;
+            for (std::size_t c = 0; c < cols; ++c) {
+                if (dense[c]) {
+                    codes[c] = nearest_code_sorted(fit.data(), K, w[c]);
+                    const double d = static_cast<double>(w[c]) - fit[codes[c]];
+                    werr += (S.empty() ? 1.0 : S(r, c)) * d * d;
+                    err += d * d;
+                } else {
+                    codes[c] = zero_code;
+                    const float v = detail::exact_residual(w[c], fit[zero_code]);
+                    const float back = lut_value_traits<Lut>::to_float(lut[r * K + zero_code]) +
+                                       round_to<typename sparse_format_traits<Sparse>::view::value_type>(v);
+                    err += (static_cast<double>(w[c]) - back) * (static_cast<double>(w[c]) - back);
+                    kept[r].emplace_back(static_cast<std::uint32_t>(c), v);
+                }
+            }
+            row_werr[r] = werr;
+            row_err[r] = err;
+            for (std::size_t g = 0; g * codes_per_group < cols; ++g)
+                Layout::pack_group(words.data(), rows, cols, r, g, codes.data() + g * codes_per_group);
+        }
+    };
+    parallel_blocks(exec, rows, std::max<std::size_t>(1, exec.concurrency() * 4), body);
+
+    for (std::size_t r = 0; r < rows; ++r) {
+        rep.weighted_error += row_werr[r];
+        rep.squared_error += row_err[r];
+    }
+    if (report) *report = rep;
+    return quantized_matrix<Bits, Lut, Sparse, Layout>(rows, cols, std::move(lut), std::move(words),
+                                                       detail::sparse_builder<Sparse>::build(kept));
+}
+
+/// Convenience overload for caller-owned row-major arrays.
+template <int Bits, class Lut = float, class Sparse = csr<>, class Layout = row_stream_layout<Bits>>
+quantized_matrix<Bits, Lut, Sparse, Layout> quantize(const float* W, std::size_t rows, std::size_t cols,
+                                                     const float* S = nullptr, const quantize_options& opt = {}) {
+    return quantize<Bits, Lut, Sparse, Layout>(matrix_view<const float>(W, rows, cols),
+                                               S ? matrix_view<const float>(S, rows, cols) : matrix_view<const float>{},
+                                               opt);
+}
+
+}  // namespace sqllm

@@ -1,0 +1,37 @@
+// sqllm/sqllm.hpp — the umbrella header of the CPU library.
+//
+// Include this, or the one-concept headers it lists. CUDA headers
+// (sqllm/cuda/*.cuh) are never pulled in from here.
+#pragma once
+
+#include "config.hpp"
+#include "error.hpp"
+
+#include "types/bfloat16.hpp"
+#include "types/half.hpp"
+#include "types/lut_value.hpp"
+
+#include "core/bits.hpp"
+#include "core/dequantize.hpp"
+#include "core/executor.hpp"
+#include "core/quantized_matrix.hpp"
+#include "core/span.hpp"
+
+#include "sparse/csr.hpp"
+#include "sparse/format.hpp"
+#include "sparse/none.hpp"
+
+#include "layout/pack.hpp"
+#include "layout/reference.hpp"
+#include "layout/row_stream.hpp"
+
+#include "format/reference_checkpoint.hpp"
+
+#include "quantize/kmeans_lloyd.hpp"
+#include "quantize/nearest.hpp"
+#include "quantize/outliers.hpp"
+#include "quantize/quantize.hpp"
+#include "quantize/uniform.hpp"
+
+#include "kernels/gemv.hpp"
+#include "kernels/reference.hpp"

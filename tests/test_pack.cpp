@@ -1,0 +1,94 @@
+// Packed layouts: the reference layout's fixed vectors, and lossless
+// pack / unpack / repack for every code width and awkward column counts.
+#include <sqllm/layout/pack.hpp>
+#include <sqllm/layout/reference.hpp>
+#include <sqllm/layout/row_stream.hpp>
+
+#include "catch.hpp"
+#include "test_util.hpp"
+
+using namespace sqllm;
+using sqllm_test::rng_t;
+
+TEST_CASE("reference layout: DESIGN.md test vectors", "[pack]") {
+    SECTION("3-bit codes 0..7 repeated four times") {
+        std::vector<code_t> codes(32);
+        for (int k = 0; k < 32; ++k)
+            codes[k] = static_cast<code_t>(k % 8);
+        const auto words = pack_codes<reference_layout<3>>(matrix_view<const code_t>(codes.data(), 1, 32));
+        REQUIRE(words == std::vector<std::uint32_t>{0x88fac688u, 0xc688fac6u, 0xfac688fau});
+        REQUIRE(unpack_codes<reference_layout<3>>(words, 1, 32) == codes);
+    }
+    SECTION("4-bit codes 0..7") {
+        std::vector<code_t> codes(32, 0);
+        for (int k = 0; k < 8; ++k)
+            codes[k] = static_cast<code_t>(k);
+        const auto words = pack_codes<reference_layout<4>>(matrix_view<const code_t>(codes.data(), 1, 32));
+        REQUIRE(words[0] == 0x76543210u);
+    }
+    SECTION("3-bit codes 10 and 21 straddle words") {
+        std::vector<code_t> codes(32, 0);
+        codes[10] = 7;  // stream bits 30..32: words 0 and 1
+        codes[21] = 5;  // stream bits 63..65: words 1 and 2
+        const auto words = pack_codes<reference_layout<3>>(matrix_view<const code_t>(codes.data(), 1, 32));
+        REQUIRE(words == std::vector<std::uint32_t>{0xc0000000u, 0x80000001u, 0x00000002u});
+    }
+    SECTION("word w of row r is qweight[w][r]") {
+        // Two rows: row 1 all code 1 (4-bit) -> its word 0 is 0x11111111 at index 0*rows + 1.
+        std::vector<code_t> codes(2 * 32, 0);
+        std::fill(codes.begin() + 32, codes.end(), 1);
+        const auto words = pack_codes<reference_layout<4>>(matrix_view<const code_t>(codes.data(), 2, 32));
+        REQUIRE(words.size() == 8);
+        for (std::size_t w = 0; w < 4; ++w) {
+            REQUIRE(words[w * 2 + 0] == 0u);
+            REQUIRE(words[w * 2 + 1] == 0x11111111u);
+        }
+    }
+}
+
+TEMPLATE_TEST_CASE_SIG("pack/unpack/repack round-trip on random codes", "[pack]", ((int Bits), Bits), 1, 2, 3, 4, 5, 6,
+                       7, 8) {
+    rng_t rng(100 + Bits);
+    for (std::size_t cols : {1u, 31u, 32u, 33u, 100u, 257u}) {
+        for (std::size_t rows : {1u, 3u, 17u}) {
+            const auto codes = sqllm_test::random_codes(rng, rows * cols, Bits);
+            const matrix_view<const code_t> cv(codes.data(), rows, cols);
+            const auto ref = pack_codes<reference_layout<Bits>>(cv);
+            const auto row = pack_codes<row_stream_layout<Bits>>(cv);
+            REQUIRE(ref.size() == group_count(cols) * Bits * rows);
+            REQUIRE(row.size() == ref.size());
+            REQUIRE(unpack_codes<reference_layout<Bits>>(ref, rows, cols) == codes);
+            REQUIRE(unpack_codes<row_stream_layout<Bits>>(row, rows, cols) == codes);
+            // Repacking is lossless both ways, and row_stream is reference transposed word for word.
+            REQUIRE(repack<row_stream_layout<Bits>, reference_layout<Bits>>(ref, rows, cols) == row);
+            REQUIRE(repack<reference_layout<Bits>, row_stream_layout<Bits>>(row, rows, cols) == ref);
+            const std::size_t wpr = row_stream_layout<Bits>::words_per_row(cols);
+            for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t w = 0; w < wpr; ++w)
+                    REQUIRE(row[r * wpr + w] == ref[w * rows + r]);
+            // Random access agrees with group decoding.
+            for (std::size_t i = 0; i < codes.size(); i += 7)
+                REQUIRE(reference_layout<Bits>::get(ref.data(), rows, cols, i / cols, i % cols) == codes[i]);
+        }
+    }
+}
+
+TEST_CASE("padding codes of a partial last group are zero", "[pack]") {
+    std::vector<code_t> codes(33, 7);
+    const auto words = pack_codes<row_stream_layout<3>>(matrix_view<const code_t>(codes.data(), 1, 33));
+    REQUIRE(words.size() == 6);
+    REQUIRE(words[3] == 7u);  // code 32 only; codes 33..63 are zero
+    REQUIRE(words[4] == 0u);
+    REQUIRE(words[5] == 0u);
+}
+
+TEST_CASE("bad input to packing", "[pack][errors]") {
+    std::vector<code_t> codes(40, 1);
+    codes[37] = 8;  // does not fit 3 bits
+    REQUIRE(sqllm_test::throws_code(
+        [&] { pack_codes<row_stream_layout<3>>(matrix_view<const code_t>(codes.data(), 1, 40)); }, errc::out_of_range));
+    std::vector<std::uint32_t> words(5);  // 3-bit, 40 columns needs 6 words
+    REQUIRE(sqllm_test::throws_code([&] { unpack_codes<row_stream_layout<3>>(words, 1, 40); }, errc::shape_mismatch));
+    REQUIRE(sqllm_test::throws_code([&] { repack<reference_layout<3>, row_stream_layout<3>>(words, 1, 40); },
+                                    errc::shape_mismatch));
+}

@@ -78,8 +78,9 @@ TEST_CASE("Lloyd beats uniform on weighted error for LLM-like rows", "[quantize]
 
 TEST_CASE("uniform: an evenly spaced min-max LUT is round-to-nearest", "[quantize]") {
     const std::vector<float> w = {-1.0f, -0.2f, 0.1f, 0.4f, 2.0f};
-    const auto q =
-        quantize<2, float, no_sparse>(w.data(), 1, 5, nullptr, quantize_options{lut_method::uniform, {}, {}});
+    quantize_options o;
+    o.method = lut_method::uniform;
+    const auto q = quantize<2, float, no_sparse>(w.data(), 1, 5, nullptr, o);
     const float* lut = q.lut().data();
     REQUIRE(lut[0] == -1.0f);
     REQUIRE(lut[3] == 2.0f);
@@ -281,4 +282,114 @@ TEST_CASE("quantize rejects bad input", "[quantize][errors]") {
         lo.max_iterations = 0;
         REQUIRE(throws_code([&] { kmeans_lloyd_1d(W.data(), S.data(), cols, 4, c, lo); }, errc::invalid_argument));
     }
+}
+
+TEST_CASE("uniform variants: symmetric, percentile and MSE clipping", "[quantize]") {
+    rng_t rng(7);
+    const auto w = sqllm_test::random_weights(rng, 2000);
+    float lut[16];
+    SECTION("symmetric levels are scale·(i − K/2) with an exact zero") {
+        uniform_options o;
+        o.symmetric = true;
+        uniform_lut(w.data(), nullptr, nullptr, w.size(), 16, lut, o);
+        float absmax = 0;
+        for (float v : w)
+            absmax = std::max(absmax, std::fabs(v));
+        REQUIRE(lut[8] == 0.0f);
+        REQUIRE(std::fabs(lut[15] - absmax) <= 1e-6f * absmax);
+        REQUIRE(std::fabs(lut[0] + absmax * 8 / 7) <= 1e-6f * absmax);
+    }
+    SECTION("percentile clipping ends at the data's quantiles") {
+        uniform_options o;
+        o.range = uniform_range::percentile;
+        o.percentile = 0.99;
+        uniform_lut(w.data(), nullptr, nullptr, w.size(), 16, lut, o);
+        auto sorted = w;
+        std::sort(sorted.begin(), sorted.end());
+        REQUIRE(lut[15] == sorted[static_cast<std::size_t>(std::llround(0.99 * 1999))]);
+        REQUIRE(lut[0] == sorted[static_cast<std::size_t>(std::llround(0.01 * 1999))]);
+    }
+    SECTION("MSE clipping: the best ratio of the grid, found by brute force") {
+        const auto s = sqllm_test::random_sensitivity(rng, w.size());
+        uniform_options o;
+        o.range = uniform_range::mse;
+        o.grid = 20;
+        uniform_lut(w.data(), s.data(), nullptr, w.size(), 8, lut, o);
+        auto err = [&](const float* l) {
+            double e = 0;
+            for (std::size_t j = 0; j < w.size(); ++j) {
+                const double d = w[j] - l[nearest_code_sorted(l, 8, w[j])];
+                e += s[j] * d * d;
+            }
+            return e;
+        };
+        const double got = err(lut);
+        float minmax[8];
+        uniform_lut_minmax(w.data(), nullptr, w.size(), 8, minmax);
+        REQUIRE(got <= err(minmax));
+        const auto mm = std::minmax_element(w.begin(), w.end());
+        for (int g = 0; g < 20; ++g) {  // no ratio of the grid does better
+            const double ratio = 1.0 - 0.5 * g / 19;
+            float cand[8];
+            for (int i = 0; i < 8; ++i)
+                cand[i] = static_cast<float>(*mm.first * ratio + i * (*mm.second - *mm.first) * ratio / 7);
+            REQUIRE(got <= err(cand) * (1 + 1e-9));
+        }
+    }
+    SECTION("bad options") {
+        uniform_options o;
+        o.range = uniform_range::percentile;
+        o.percentile = 0.4;
+        REQUIRE(
+            throws_code([&] { uniform_lut(w.data(), nullptr, nullptr, w.size(), 8, lut, o); }, errc::invalid_argument));
+        o.range = uniform_range::mse;
+        o.min_ratio = 0;
+        REQUIRE(
+            throws_code([&] { uniform_lut(w.data(), nullptr, nullptr, w.size(), 8, lut, o); }, errc::invalid_argument));
+    }
+}
+
+TEST_CASE("activation second moments as a broadcast sensitivity", "[quantize]") {
+    rng_t rng(8);
+    const std::size_t T = 33, rows = 20, cols = 70;
+    const auto X = sqllm_test::random_normal(rng, T * cols);
+    const auto m = activation_second_moments({X.data(), T, cols});
+    for (std::size_t c = 0; c < cols; ++c) {
+        double e = 0;
+        for (std::size_t t = 0; t < T; ++t)
+            e += static_cast<double>(X[t * cols + c]) * X[t * cols + c];
+        REQUIRE(std::fabs(m[c] - e) <= 1e-6 * e);
+    }
+    // Broadcasting equals passing the full matrix of identical rows.
+    const auto W = sqllm_test::random_weights(rng, rows * cols);
+    std::vector<float> full(rows * cols);
+    for (std::size_t r = 0; r < rows; ++r)
+        std::copy(m.begin(), m.end(), full.begin() + static_cast<std::ptrdiff_t>(r * cols));
+    quantize_options o;
+    o.sparse.sensitive_fraction = 0.01;
+    const auto a = quantize<3>(mv(W, rows, cols), broadcast_rows(m, rows), o);
+    const auto b = quantize<3>(mv(W, rows, cols), mv(full, rows, cols), o);
+    REQUIRE(a.words() == b.words());
+    REQUIRE(a.lut() == b.lut());
+    REQUIRE(a.sparse().col_idx == b.sparse().col_idx);
+    auto bad = X;
+    bad[5] = std::numeric_limits<float>::infinity();
+    REQUIRE(throws_code([&] { activation_second_moments({bad.data(), T, cols}); }, errc::non_finite));
+}
+
+TEST_CASE("quantize reports progress up to the total", "[quantize]") {
+    rng_t rng(9);
+    const std::size_t rows = 300, cols = 50;
+    const auto W = sqllm_test::random_weights(rng, rows * cols);
+    std::vector<std::size_t> seen;
+    quantize_options o;
+    o.method = lut_method::uniform;
+    o.progress = [&](std::size_t done, std::size_t total) {
+        REQUIRE(total == rows);
+        seen.push_back(done);
+    };
+    quantize<4>(mv(W, rows, cols), {}, o, thread_executor(2));
+    REQUIRE(!seen.empty());
+    REQUIRE(std::is_sorted(seen.begin(), seen.end()));
+    REQUIRE(seen.back() == rows);
 }

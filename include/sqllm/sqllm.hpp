@@ -31,6 +31,7 @@
 #include "quantize/nearest.hpp"
 #include "quantize/outliers.hpp"
 #include "quantize/quantize.hpp"
+#include "quantize/sensitivity.hpp"
 #include "quantize/uniform.hpp"
 
 #include "kernels/gemv.hpp"

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -15,6 +17,7 @@
 #include "kmeans_lloyd.hpp"
 #include "nearest.hpp"
 #include "outliers.hpp"
+#include "sensitivity.hpp"
 #include "uniform.hpp"
 
 namespace sqllm {
@@ -27,8 +30,12 @@ enum class lut_method {
 
 struct quantize_options {
     lut_method method = lut_method::lloyd;
-    sparse_options sparse;  ///< which weights to keep exactly (needs a sparse format other than no_sparse)
-    lloyd_options lloyd;
+    sparse_options sparse;    ///< which weights to keep exactly (needs a sparse format other than no_sparse)
+    lloyd_options lloyd;      ///< for lut_method::lloyd
+    uniform_options uniform;  ///< for lut_method::uniform
+    /// Called as progress(rows_done, rows_total) after each block of rows.
+    /// Calls are serialised (never concurrent) but may come from executor tasks.
+    std::function<void(std::size_t, std::size_t)> progress;
 };
 
 /// What quantize() did, summed over the matrix.
@@ -96,8 +103,9 @@ struct sparse_builder<csr<Value, Index>> {
 }  // namespace detail
 
 /// Quantizes W (rows × cols) to a dense-and-sparse LUT matrix.
-/// S: sensitivities of W's shape (e.g. diagonal Fisher), or an empty view for
-/// uniform sensitivity. Per row, the LUT is fitted to the dense positions
+/// S: sensitivities of W's shape (e.g. diagonal Fisher), an empty view for
+/// uniform sensitivity, or a stride-0 broadcast of per-column values (see
+/// sensitivity.hpp). Per row, the LUT is fitted to the dense positions
 /// with weights s·(w ≠ 0) (the reference's sample weights), rounded to Lut and
 /// sorted ascending; every dense weight gets its nearest LUT entry. A kept
 /// (sparse) weight gets the entry nearest zero and the residual w − entry
@@ -132,6 +140,8 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
     std::vector<std::uint32_t> words(Layout::word_count(rows, cols));
     std::vector<std::vector<std::pair<std::uint32_t, float>>> kept(rows);
     std::vector<double> row_werr(rows), row_err(rows);
+    std::mutex progress_mutex;
+    std::size_t rows_done = 0;
 
     auto body = [&](std::size_t row_begin, std::size_t row_end) {
         std::vector<float> weight(cols), fit(K);
@@ -145,7 +155,7 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
                 weight[c] = dense[c] && w[c] != 0.0f ? (S.empty() ? 1.0f : S(r, c)) : 0.0f;
             }
             if (opt.method == lut_method::uniform)
-                uniform_lut_minmax(w, dense.data(), cols, K, fit.data());
+                uniform_lut(w, S.empty() ? nullptr : S.row(r), dense.data(), cols, K, fit.data(), opt.uniform);
             else
                 kmeans_lloyd_1d(w, weight.data(), cols, K, fit.data(), opt.lloyd, r);
             // Round to the storage type first: codes must be nearest to the
@@ -177,8 +187,14 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
             for (std::size_t g = 0; g * codes_per_group < cols; ++g)
                 Layout::pack_group(words.data(), rows, cols, r, g, codes.data() + g * codes_per_group);
         }
+        if (opt.progress) {
+            std::lock_guard<std::mutex> lock(progress_mutex);
+            rows_done += row_end - row_begin;
+            opt.progress(rows_done, rows);
+        }
     };
-    parallel_blocks(exec, rows, std::max<std::size_t>(1, exec.concurrency() * 4), body);
+    // Blocks of ~64 rows: fine-grained enough for progress and load balance.
+    parallel_blocks(exec, rows, std::max<std::size_t>(exec.concurrency() * 4, (rows + 63) / 64), body);
 
     for (std::size_t r = 0; r < rows; ++r) {
         rep.weighted_error += row_werr[r];

@@ -70,6 +70,7 @@ TEST_CASE("Lloyd beats uniform on weighted error for LLM-like rows", "[quantize]
     const auto S = sqllm_test::random_sensitivity(rng, rows * cols);
     quantize_report lloyd, rtn;
     quantize_options o;
+    o.method = lut_method::lloyd;
     quantize<3, float, no_sparse>(mv(W, rows, cols), mv(S, rows, cols), o, sequential_executor{}, &lloyd);
     o.method = lut_method::uniform;
     quantize<3, float, no_sparse>(mv(W, rows, cols), mv(S, rows, cols), o, sequential_executor{}, &rtn);
@@ -392,4 +393,24 @@ TEST_CASE("quantize reports progress up to the total", "[quantize]") {
     REQUIRE(!seen.empty());
     REQUIRE(std::is_sorted(seen.begin(), seen.end()));
     REQUIRE(seen.back() == rows);
+}
+
+TEST_CASE("exact k-means never loses to Lloyd, and wins on average on LLM-like rows", "[quantize]") {
+    rng_t rng(10);
+    double exact_total = 0, lloyd_total = 0;
+    for (int trial = 0; trial < 400; ++trial) {
+        const std::size_t n = 64 + static_cast<std::size_t>(trial % 7) * 37;
+        const int k = trial % 2 ? 8 : 16;
+        const auto w = trial % 3 ? sqllm_test::random_weights(rng, n) : sqllm_test::random_normal(rng, n);
+        const auto s = sqllm_test::random_sensitivity(rng, n);
+        float ce[16], cl[16];
+        kmeans_exact_1d(w.data(), s.data(), n, k, ce);
+        kmeans_lloyd_1d(w.data(), s.data(), n, k, cl, {}, static_cast<std::uint64_t>(trial));
+        const double e = kmeans_objective_1d(w.data(), s.data(), n, ce, k);
+        const double l = kmeans_objective_1d(w.data(), s.data(), n, cl, k);
+        REQUIRE(e <= l * (1 + 1e-9) + 1e-30);
+        exact_total += e;
+        lloyd_total += l;
+    }
+    REQUIRE(exact_total < 0.99 * lloyd_total);
 }

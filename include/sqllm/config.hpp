@@ -21,3 +21,13 @@
 #define SQLLM_LIKELY(x) (x)
 #define SQLLM_UNLIKELY(x) (x)
 #endif
+
+// Forces inlining of small helpers into hot loops (GCC at -O2 otherwise may
+// keep them out of line there).
+#if defined(__GNUC__) || defined(__clang__)
+#define SQLLM_FORCE_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define SQLLM_FORCE_INLINE __forceinline
+#else
+#define SQLLM_FORCE_INLINE inline
+#endif

@@ -27,6 +27,7 @@
 
 #include "format/reference_checkpoint.hpp"
 
+#include "quantize/kmeans_exact.hpp"
 #include "quantize/kmeans_lloyd.hpp"
 #include "quantize/nearest.hpp"
 #include "quantize/outliers.hpp"

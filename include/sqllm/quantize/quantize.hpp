@@ -14,6 +14,7 @@
 
 #include "../core/executor.hpp"
 #include "../core/quantized_matrix.hpp"
+#include "kmeans_exact.hpp"
 #include "kmeans_lloyd.hpp"
 #include "nearest.hpp"
 #include "outliers.hpp"
@@ -24,12 +25,13 @@ namespace sqllm {
 
 /// How each row's LUT is fitted.
 enum class lut_method {
+    exact,    ///< globally optimal sensitivity-weighted 1-D k-means (kmeans_exact.hpp)
     lloyd,    ///< sensitivity-weighted Lloyd k-means, k-means++ init (the reference's method)
     uniform,  ///< evenly spaced min–max LUT: round-to-nearest uniform quantization
 };
 
 struct quantize_options {
-    lut_method method = lut_method::lloyd;
+    lut_method method = lut_method::exact;
     sparse_options sparse;    ///< which weights to keep exactly (needs a sparse format other than no_sparse)
     lloyd_options lloyd;      ///< for lut_method::lloyd
     uniform_options uniform;  ///< for lut_method::uniform
@@ -147,6 +149,7 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
         std::vector<float> weight(cols), fit(K);
         std::vector<code_t> codes(group_count(cols) * codes_per_group, 0);
         std::vector<unsigned char> dense(cols);
+        kmeans_exact_workspace workspace;
         for (std::size_t r = row_begin; r < row_end; ++r) {
             const float* w = W.row(r);
             const unsigned char* m = mask.empty() ? nullptr : mask.data() + r * cols;
@@ -156,6 +159,8 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
             }
             if (opt.method == lut_method::uniform)
                 uniform_lut(w, S.empty() ? nullptr : S.row(r), dense.data(), cols, K, fit.data(), opt.uniform);
+            else if (opt.method == lut_method::exact)
+                kmeans_exact_1d(w, weight.data(), cols, K, fit.data(), workspace);
             else
                 kmeans_lloyd_1d(w, weight.data(), cols, K, fit.data(), opt.lloyd, r);
             // Round to the storage type first: codes must be nearest to the

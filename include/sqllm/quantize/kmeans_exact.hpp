@@ -537,28 +537,26 @@ struct kmeans_exact_solver {
         {
             float cur = value_of(static_cast<std::uint32_t>(sorted[0] >> 32));
             double acc = float_of(static_cast<std::uint32_t>(sorted[0]));
+            auto close_run = [&] {  // emit the run of equal values just ended
+                val[m] = cur;
+                wt[m] = acc;
+                wmin = std::min(wmin, acc);
+                sw += acc;
+                swx += acc * static_cast<double>(cur);
+                ++m;
+            };
             for (std::size_t i = 1; i < cnt; ++i) {
                 const float v = value_of(static_cast<std::uint32_t>(sorted[i] >> 32));
                 const double sv = float_of(static_cast<std::uint32_t>(sorted[i]));
                 if (v == cur) {  // also merges -0 with +0
                     acc += sv;
                 } else {
-                    val[m] = cur;
-                    wt[m] = acc;
-                    wmin = std::min(wmin, acc);
-                    sw += acc;
-                    swx += acc * static_cast<double>(cur);
-                    ++m;
+                    close_run();
                     cur = v;
                     acc = sv;
                 }
             }
-            val[m] = cur;
-            wt[m] = acc;
-            wmin = std::min(wmin, acc);
-            sw += acc;
-            swx += acc * static_cast<double>(cur);
-            ++m;
+            close_run();
         }
         const std::size_t kk = static_cast<std::size_t>(k);
 

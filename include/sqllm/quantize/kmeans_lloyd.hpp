@@ -105,9 +105,8 @@ inline double kmeans_lloyd_1d(const float* w, const float* s, std::size_t n, int
         for (std::size_t j = 0; j < m; ++j)
             cum[j] = acc += wt[j];
         c.push_back(x[detail::sample_index(cum, rng.uniform() * acc)]);
-        double pot = 0;
         for (std::size_t j = 0; j < m; ++j)
-            pot += wt[j] * (d2[j] = (x[j] - c[0]) * (x[j] - c[0]));
+            d2[j] = (x[j] - c[0]) * (x[j] - c[0]);
         const int trials = 2 + static_cast<int>(std::log(static_cast<double>(k)));
         std::vector<double> best_d2(m);
         while (c.size() < static_cast<std::size_t>(k)) {
@@ -130,9 +129,7 @@ inline double kmeans_lloyd_1d(const float* w, const float* s, std::size_t n, int
             }
             c.push_back(best_c);
             d2.swap(best_d2);
-            pot = best_pot;
         }
-        (void)pot;
 
         // Lloyd iterations on sorted centroids (assignment by binary search).
         double mean = 0, var = 0;

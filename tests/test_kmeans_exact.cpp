@@ -277,6 +277,41 @@ TEST_CASE("kmeans_exact_1d matches a plain O(k n^2) DP on larger rows", "[kmeans
     }
 }
 
+TEST_CASE("kmeans_exact_1d: every SIMD path this CPU runs matches the plain DP", "[kmeans_exact]") {
+    // The wide-bracket scan has scalar, AVX2 and AVX-512 versions; each must
+    // reach the same optimum (to the tolerance of check_against: the argmin may
+    // differ only between candidates whose values tie within rounding).
+    using solver = sqllm::detail::kmeans_exact_solver;
+    std::mt19937_64 rng(777);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    sqllm::kmeans_exact_workspace ws;
+    const sqllm::isa levels[] = {sqllm::isa::scalar, sqllm::isa::avx2, sqllm::isa::avx512};
+    const int ks[] = {2, 3, 8, 16, 7};
+    for (int rep = 0; rep < 20; ++rep) {
+        const std::size_t n = 37 + static_cast<std::size_t>(rng() % 1500);  // odd sizes, brackets of every width
+        std::vector<float> w(n), s(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const double mag = -std::log(1.0 - u(rng)) * 0.03;
+            w[i] = static_cast<float>(u(rng) < 0.5 ? -mag : mag);
+            if (rep % 4 == 1) w[i] = std::round(w[i] * 300.0f) / 300.0f;
+            s[i] = static_cast<float>(std::exp(4.0 * (u(rng) - 0.5)));
+            if (rep % 4 == 2 && u(rng) < 0.2) s[i] = 0.0f;
+        }
+        const int k = ks[rep % 5];
+        const merged d = merge_points(w, s);
+        const double want = reference_dp(d, k);
+        for (const sqllm::isa level : levels) {
+            if (!sqllm::isa_supported(level)) continue;
+            std::vector<float> c(static_cast<std::size_t>(k));
+            const double ret = solver::solve(w.data(), s.data(), n, k, c.data(), ws, level);
+            INFO("rep " << rep << " n " << n << " k " << k << " isa " << sqllm::isa_name(level));
+            check_against(ret, want, d);
+            check_output_shape(c);
+            check_returned_objective(w, s, c, ret);
+        }
+    }
+}
+
 TEST_CASE("kmeans_exact_1d degenerate rows", "[kmeans_exact]") {
     SECTION("n = 1") {
         const float w = 0.75f, s = 2.0f;

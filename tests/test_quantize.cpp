@@ -2,6 +2,7 @@
 // the reference's rules, exact reconstruction of kept weights, bad input.
 #include <sqllm/sqllm.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -17,6 +18,29 @@ matrix_view<const float> mv(const std::vector<float>& v, std::size_t rows, std::
     return {v.data(), rows, cols};
 }
 }  // namespace
+
+TEMPLATE_TEST_CASE_SIG("nearest_codes_sorted equals the binary search, ties included", "[quantize]", ((int K), K),
+                       (2), (4), (8), (16), (256)) {
+    rng_t rng(K);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> lut(K);
+    for (auto& x : lut) x = u(rng);
+    lut[K / 2] = lut[0];  // a repeated entry
+    std::sort(lut.begin(), lut.end());
+    std::vector<float> w;
+    for (int i = 0; i < 999; ++i) w.push_back(u(rng) * 1.5f);
+    for (int q = 0; q + 1 < K; ++q) {  // exact entries and exact midpoints
+        w.push_back(lut[q]);
+        w.push_back(lut[q] + (lut[q + 1] - lut[q]) / 2);
+    }
+    std::vector<code_t> got(w.size());
+    nearest_codes_sorted<K>(lut.data(), w.data(), w.size(), got.data());
+    for (std::size_t i = 0; i < w.size(); ++i) {
+        INFO("w = " << w[i]);
+        REQUIRE(got[i] == nearest_code_sorted(lut.data(), K, w[i]));
+        REQUIRE(std::fabs(w[i] - lut[got[i]]) == std::fabs(w[i] - lut[nearest_code(lut.data(), K, w[i])]));
+    }
+}
 
 TEST_CASE("Lloyd: separated clusters are found exactly", "[quantize]") {
     // Four tight groups, 4 centroids: the answer is the group means.

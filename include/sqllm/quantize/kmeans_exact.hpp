@@ -40,8 +40,13 @@
 #include <string>
 #include <vector>
 
+#include "../arch/cpu.hpp"
 #include "../config.hpp"
 #include "../error.hpp"
+
+#if SQLLM_X86_DISPATCH
+#include <immintrin.h>
+#endif
 
 namespace sqllm {
 
@@ -321,9 +326,120 @@ struct kmeans_exact_solver {
         return {(bb ? nb : na) / (bb ? db : da), bb ? ib : ia};
     }
 
+#if SQLLM_X86_DISPATCH
+    // AVX2 version of scan_wide: a branch-free lane-wise argmin of the
+    // fractions num/den (den > 0), compared by cross-multiplying, so there is
+    // no division and no data-dependent branch in the loop. Two accumulators
+    // of 4 lanes hide the compare-and-blend latency; the tail re-reads the
+    // last 4 candidates (a repeated candidate cannot change an argmin).
+    // Needs hi - lo >= 3. Measured ~9% faster per fit than scan_wide;
+    // scan_wide_avx512 another ~8% (n = 4096, k = 8, Sapphire Rapids).
+    struct frac4 {
+        __m256d num, den, idx;
+    };
+    SQLLM_TARGET_AVX2 SQLLM_FORCE_INLINE static void keep_better(frac4& a, const frac4& b) noexcept {
+        const __m256d lt = _mm256_cmp_pd(_mm256_mul_pd(b.num, a.den), _mm256_mul_pd(a.num, b.den), _CMP_LT_OQ);
+        a.num = _mm256_blendv_pd(a.num, b.num, lt);
+        a.den = _mm256_blendv_pd(a.den, b.den, lt);
+        a.idx = _mm256_blendv_pd(a.idx, b.idx, lt);
+    }
+    SQLLM_TARGET_AVX2 SQLLM_FORCE_INLINE static frac4 eval4(const double* E, const double* P0, const double* P1,
+                                                          __m256d p0j, __m256d p1j, __m256d wmin,
+                                                          std::size_t at) noexcept {
+        const __m256d d = _mm256_max_pd(_mm256_sub_pd(p0j, _mm256_loadu_pd(P0 + at)), wmin);
+        const __m256d e = _mm256_sub_pd(p1j, _mm256_loadu_pd(P1 + at));
+        const __m256d num = _mm256_fnmadd_pd(e, e, _mm256_mul_pd(_mm256_loadu_pd(E + at), d));
+        const __m256d idx = _mm256_add_pd(_mm256_setr_pd(0.0, 1.0, 2.0, 3.0), _mm256_set1_pd(static_cast<double>(at)));
+        return {num, d, idx};
+    }
+    SQLLM_TARGET_AVX2 static argmin_result scan_wide_avx2(const double* E, const double* P0, const double* P1,
+                                                          double p0j, double p1j, double wmin, std::size_t lo,
+                                                          std::size_t hi) noexcept {
+        const __m256d vp0 = _mm256_set1_pd(p0j), vp1 = _mm256_set1_pd(p1j), vw = _mm256_set1_pd(wmin);
+        frac4 a = eval4(E, P0, P1, vp0, vp1, vw, lo);
+        frac4 b = eval4(E, P0, P1, vp0, vp1, vw, hi - 3);
+        std::size_t i = lo + 4;
+        for (; i + 8 <= hi + 1; i += 8) {
+            keep_better(a, eval4(E, P0, P1, vp0, vp1, vw, i));
+            keep_better(b, eval4(E, P0, P1, vp0, vp1, vw, i + 4));
+        }
+        if (i + 4 <= hi + 1) keep_better(a, eval4(E, P0, P1, vp0, vp1, vw, i));
+        keep_better(a, b);
+        // Horizontal argmin: swap 128-bit halves, then neighbours.
+        keep_better(a, {_mm256_permute2f128_pd(a.num, a.num, 1), _mm256_permute2f128_pd(a.den, a.den, 1),
+                        _mm256_permute2f128_pd(a.idx, a.idx, 1)});
+        keep_better(a, {_mm256_permute_pd(a.num, 5), _mm256_permute_pd(a.den, 5), _mm256_permute_pd(a.idx, 5)});
+        return {_mm256_cvtsd_f64(a.num) / _mm256_cvtsd_f64(a.den), static_cast<std::size_t>(_mm256_cvtsd_f64(a.idx))};
+    }
+
+    // AVX-512 version of scan_wide_avx2: 8 lanes, masked loads for the tail. Needs hi >= lo.
+    struct frac8 {
+        __m512d num, den, idx;
+    };
+    SQLLM_TARGET_AVX512 SQLLM_FORCE_INLINE static void keep_better(frac8& a, const frac8& b) noexcept {
+        const __mmask8 lt = _mm512_cmp_pd_mask(_mm512_mul_pd(b.num, a.den), _mm512_mul_pd(a.num, b.den), _CMP_LT_OQ);
+        a.num = _mm512_mask_blend_pd(lt, a.num, b.num);
+        a.den = _mm512_mask_blend_pd(lt, a.den, b.den);
+        a.idx = _mm512_mask_blend_pd(lt, a.idx, b.idx);
+    }
+    SQLLM_TARGET_AVX512 SQLLM_FORCE_INLINE static frac8 eval8(const double* E, const double* P0, const double* P1,
+                                                            __m512d p0j, __m512d p1j, __m512d wmin, std::size_t at,
+                                                            __mmask8 live) noexcept {
+        // Dead lanes read nothing and get den = wmin, num = +inf: never chosen.
+        // (Masked forms with an explicit source throughout: GCC 12's unmasked
+        // _mm512_max_pd / _mm512_shuffle_f64x2 trip -Wuninitialized, PR 105593.)
+        const __m512d d0 = _mm512_sub_pd(p0j, _mm512_maskz_loadu_pd(live, P0 + at));
+        const __m512d d = _mm512_mask_max_pd(d0, 0xFF, d0, wmin);
+        const __m512d e = _mm512_sub_pd(p1j, _mm512_maskz_loadu_pd(live, P1 + at));
+        const __m512d inf = _mm512_set1_pd(std::numeric_limits<double>::infinity());
+        const __m512d num =
+            _mm512_mask_blend_pd(live, inf, _mm512_fnmadd_pd(e, e, _mm512_mul_pd(_mm512_maskz_loadu_pd(live, E + at), d)));
+        const __m512d idx = _mm512_add_pd(_mm512_setr_pd(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0),
+                                          _mm512_set1_pd(static_cast<double>(at)));
+        return {num, d, idx};
+    }
+    SQLLM_TARGET_AVX512 static argmin_result scan_wide_avx512(const double* E, const double* P0, const double* P1,
+                                                              double p0j, double p1j, double wmin, std::size_t lo,
+                                                              std::size_t hi) noexcept {
+        const __m512d vp0 = _mm512_set1_pd(p0j), vp1 = _mm512_set1_pd(p1j), vw = _mm512_set1_pd(wmin);
+        const std::size_t n = hi - lo + 1;
+        auto live = [](std::size_t left) -> __mmask8 {
+            return left >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << left) - 1u);
+        };
+        frac8 a = eval8(E, P0, P1, vp0, vp1, vw, lo, live(n));
+        if (n > 8) {
+            frac8 b = eval8(E, P0, P1, vp0, vp1, vw, lo + 8, live(n - 8));
+            for (std::size_t i = 16; i < n; i += 16) {
+                keep_better(a, eval8(E, P0, P1, vp0, vp1, vw, lo + i, live(n - i)));
+                if (i + 8 < n) keep_better(b, eval8(E, P0, P1, vp0, vp1, vw, lo + i + 8, live(n - i - 8)));
+            }
+            keep_better(a, b);
+        }
+        // Horizontal argmin: swap 256-bit halves, 128-bit quarters, neighbours.
+        const __mmask8 all = 0xFF;
+        keep_better(a, {_mm512_mask_shuffle_f64x2(a.num, all, a.num, a.num, 0x4E),
+                        _mm512_mask_shuffle_f64x2(a.den, all, a.den, a.den, 0x4E),
+                        _mm512_mask_shuffle_f64x2(a.idx, all, a.idx, a.idx, 0x4E)});
+        keep_better(a, {_mm512_mask_shuffle_f64x2(a.num, all, a.num, a.num, 0xB1),
+                        _mm512_mask_shuffle_f64x2(a.den, all, a.den, a.den, 0xB1),
+                        _mm512_mask_shuffle_f64x2(a.idx, all, a.idx, a.idx, 0xB1)});
+        keep_better(a, {_mm512_mask_permute_pd(a.num, all, a.num, 0x55), _mm512_mask_permute_pd(a.den, all, a.den, 0x55),
+                        _mm512_mask_permute_pd(a.idx, all, a.idx, 0x55)});
+        const double num = _mm512_cvtsd_f64(a.num), den = _mm512_cvtsd_f64(a.den);
+        return {num / den, static_cast<std::size_t>(_mm512_cvtsd_f64(a.idx))};
+    }
+#endif
+
     SQLLM_FORCE_INLINE static argmin_result scan(const double* E, const double* P0, const double* P1, double p0j,
-                                                  double p1j, double wmin, std::size_t lo, std::size_t hi) noexcept {
+                                                  double p1j, double wmin, std::size_t lo, std::size_t hi,
+                                                  isa simd) noexcept {
         if (hi - lo < 4) return scan4(E, P0, P1, p0j, p1j, wmin, lo, hi);
+#if SQLLM_X86_DISPATCH
+        if (simd == isa::avx512) return scan_wide_avx512(E, P0, P1, p0j, p1j, wmin, lo, hi);
+        if (simd == isa::avx2) return scan_wide_avx2(E, P0, P1, p0j, p1j, wmin, lo, hi);
+#else
+        (void)simd;
+#endif
         return scan_wide(E, P0, P1, p0j, p1j, wmin, lo, hi);
     }
 
@@ -354,6 +470,7 @@ struct kmeans_exact_solver {
         std::uint32_t* opt;  // likewise
         std::size_t stride, m, k;
         std::size_t* X;  // lowest computed row of each layer (end(l)+1: none)
+        isa simd;        // which scan_wide
 
         std::size_t end(std::size_t l) const noexcept { return m - k + l; }
 
@@ -367,7 +484,7 @@ struct kmeans_exact_solver {
 
         SQLLM_FORCE_INLINE void solve_row(std::size_t l, std::size_t j, std::size_t lo, std::size_t hi) noexcept {
             if (lo > hi) lo = hi;  // rounding can make the bounds cross; stay in range
-            const argmin_result r = scan(E + (l - 1) * stride, P0, P1, P0[j], P1[j], wmin, lo, hi);
+            const argmin_result r = scan(E + (l - 1) * stride, P0, P1, P0[j], P1[j], wmin, lo, hi, simd);
             E[l * stride + j] = r.value;
             opt[l * stride + j] = static_cast<std::uint32_t>(r.index);
         }
@@ -505,10 +622,19 @@ struct kmeans_exact_solver {
         }
     }
 
-    static double solve(const float* w, const float* s, std::size_t n, int k, float* out, kmeans_exact_workspace& ws) {
+    // Validating entry point.
+    static double solve(const float* w, const float* s, std::size_t n, int k, float* out, kmeans_exact_workspace& ws,
+                        isa level) {
         static const char* fn = "kmeans_exact_1d";
         validate_args(w, s, n, k, out, fn);
         validate_values(w, s, n, fn);
+        return solve_valid(w, s, n, k, out, ws, level);
+    }
+
+    // For callers that validated w and s already (quantize() checks whole
+    // matrices up front): n >= 1, k in [1, 256], finite w, finite s >= 0.
+    static double solve_valid(const float* w, const float* s, std::size_t n, int k, float* out,
+                              kmeans_exact_workspace& ws, isa level) {
         ws.grow(n, static_cast<std::size_t>(k));
 
         // 1. Records of positive-weight points; all-zero s -> uniform weights.
@@ -601,6 +727,7 @@ struct kmeans_exact_solver {
             dp.k = kk;
             dp.stride = m + 1;
             dp.E = ws.e_.data();
+            dp.simd = isa_supported(level) ? level : best_isa();
             dp.opt = ws.opt_.data();
             std::size_t X[257];
             for (std::size_t l = 1; l < kk; ++l)
@@ -611,7 +738,8 @@ struct kmeans_exact_solver {
             dp.ensure(kk - 1, m - 1);
             const std::size_t lb = dp.lower(kk, m);
             dp.ensure(kk - 1, lb);
-            const argmin_result r = scan(dp.E + (kk - 1) * dp.stride, P0, P1, P0[m], P1[m], wmin, lb, m - 1);
+            const argmin_result r =
+                scan(dp.E + (kk - 1) * dp.stride, P0, P1, P0[m], P1[m], wmin, lb, m - 1, dp.simd);
             std::size_t j = r.index;
             bnd[kk - 1] = j;
             for (std::size_t l = kk - 1; l >= 2; --l) {
@@ -650,12 +778,12 @@ struct kmeans_exact_solver {
 
 inline double kmeans_exact_1d(const float* w, const float* s, std::size_t n, int k, float* centroids,
                               kmeans_exact_workspace& ws) {
-    return detail::kmeans_exact_solver::solve(w, s, n, k, centroids, ws);
+    return detail::kmeans_exact_solver::solve(w, s, n, k, centroids, ws, best_isa());
 }
 
 inline double kmeans_exact_1d(const float* w, const float* s, std::size_t n, int k, float* centroids) {
     kmeans_exact_workspace ws;
-    return detail::kmeans_exact_solver::solve(w, s, n, k, centroids, ws);
+    return detail::kmeans_exact_solver::solve(w, s, n, k, centroids, ws, best_isa());
 }
 
 inline double kmeans_objective_1d(const float* w, const float* s, std::size_t n, const float* centroids, int k) {

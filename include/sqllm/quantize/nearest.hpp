@@ -41,4 +41,27 @@ inline code_t nearest_code_sorted(const float* lut, int k, float w) noexcept {
     return static_cast<code_t>(lo);
 }
 
+/// nearest_code_sorted for a whole row: out[c] = nearest_code_sorted(lut, K, w[c]).
+/// The code is the number of midpoint tests w - lut[q] > lut[q+1] - w that
+/// pass (q < K-1); for an ascending LUT they pass for a prefix of q (float
+/// subtraction is monotone), so the count equals the binary search's answer,
+/// ties included. Counting has no data-dependent branch and vectorises, where
+/// the binary search mispredicts on about every other step.
+template <int K>
+void nearest_codes_sorted(const float* lut, const float* w, std::size_t n, code_t* out) noexcept {
+    static_assert(K >= 1 && K <= 256, "K = 2^Bits");
+    float lo[K], hi[K];
+    for (int q = 0; q + 1 < K; ++q) {
+        lo[q] = lut[q];
+        hi[q] = lut[q + 1];
+    }
+    for (std::size_t c = 0; c < n; ++c) {
+        const float x = w[c];
+        unsigned code = 0;
+        for (int q = 0; q + 1 < K; ++q)
+            code += (x - lo[q] > hi[q] - x) ? 1u : 0u;
+        out[c] = static_cast<code_t>(code);
+    }
+}
+
 }  // namespace sqllm

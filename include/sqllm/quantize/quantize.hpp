@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -12,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "../arch/cpu.hpp"
 #include "../core/executor.hpp"
 #include "../core/quantized_matrix.hpp"
 #include "kmeans_exact.hpp"
@@ -75,6 +78,40 @@ inline void check_matrix(matrix_view<const float> M, const char* what, bool nonn
         }
 }
 
+/// True if v[0..n) holds a NaN/Inf (or, if nonnegative, a value < 0). Tests
+/// bits, so it has no branch per value and survives -ffast-math.
+inline bool row_has_bad(const float* v, std::size_t n, bool nonnegative) noexcept {
+    std::uint32_t bad = 0;
+    const std::uint32_t sign_matters = nonnegative ? 1u : 0u;
+    for (std::size_t i = 0; i < n; ++i) {
+        std::uint32_t u;
+        std::memcpy(&u, v + i, sizeof u);
+        bad |= static_cast<std::uint32_t>((u & 0x7F800000u) == 0x7F800000u) |
+               (sign_matters & (u >> 31) & static_cast<std::uint32_t>((u & 0x7FFFFFFFu) != 0u));
+    }
+    return bad != 0u;
+}
+
+/// Validates W and S in parallel (tasks never throw); only if something is
+/// wrong, a serial pass names the first offender in row-major order, so the
+/// message does not depend on the thread count.
+template <class Executor>
+void check_inputs(matrix_view<const float> W, matrix_view<const float> S, const Executor& exec) {
+    const std::size_t rows = W.rows(), cols = W.cols();
+    const bool s_rows = !S.empty() && S.stride() != 0;  // a stride-0 S is one row, checked once
+    std::vector<unsigned char> bad(rows, 0);
+    parallel_blocks(exec, rows, exec.concurrency() * 4, [&](std::size_t b, std::size_t e) {
+        for (std::size_t r = b; r < e; ++r)
+            bad[r] = static_cast<unsigned char>(row_has_bad(W.row(r), cols, false) ||
+                                                (s_rows && row_has_bad(S.row(r), cols, true)));
+    });
+    bool any = std::find(bad.begin(), bad.end(), 1) != bad.end();
+    if (!S.empty() && !s_rows) any = any || row_has_bad(S.row(0), cols, true);
+    if (!any) return;
+    check_matrix(W, "weight", false);
+    check_matrix(S, "sensitivity", true);
+}
+
 template <class Sparse>
 struct sparse_builder;
 
@@ -131,8 +168,7 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
                                                " × " + std::to_string(cols));
     detail::require(!std::is_same<Sparse, no_sparse>::value || !opt.sparse.enabled(), errc::invalid_argument,
                     "sparse options were given but the matrix type has no sparse part (no_sparse)");
-    detail::check_matrix(W, "weight", false);
-    if (!S.empty()) detail::check_matrix(S, "sensitivity", true);
+    detail::check_inputs(W, S, exec);
 
     std::vector<unsigned char> mask;
     quantize_report rep;
@@ -145,22 +181,31 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
     std::mutex progress_mutex;
     std::size_t rows_done = 0;
 
+    // Per task: O(cols) scratch, reused across its rows.
     auto body = [&](std::size_t row_begin, std::size_t row_end) {
-        std::vector<float> weight(cols), fit(K);
+        std::vector<float> weight(cols), ones, fit(K);
+        std::vector<unsigned char> dense(mask.empty() ? 0 : cols);
         std::vector<code_t> codes(group_count(cols) * codes_per_group, 0);
-        std::vector<unsigned char> dense(cols);
         kmeans_exact_workspace workspace;
+        if (S.empty()) ones.assign(cols, 1.0f);
         for (std::size_t r = row_begin; r < row_end; ++r) {
             const float* w = W.row(r);
+            const float* s = S.empty() ? ones.data() : S.row(r);
             const unsigned char* m = mask.empty() ? nullptr : mask.data() + r * cols;
-            for (std::size_t c = 0; c < cols; ++c) {
-                dense[c] = !m || !m[c];
-                weight[c] = dense[c] && w[c] != 0.0f ? (S.empty() ? 1.0f : S(r, c)) : 0.0f;
-            }
-            if (opt.method == lut_method::uniform)
-                uniform_lut(w, S.empty() ? nullptr : S.row(r), dense.data(), cols, K, fit.data(), opt.uniform);
-            else if (opt.method == lut_method::exact)
-                kmeans_exact_1d(w, weight.data(), cols, K, fit.data(), workspace);
+            // The reference's sample weights: s at dense nonzero weights, else 0.
+            if (m)
+                for (std::size_t c = 0; c < cols; ++c)
+                    weight[c] = m[c] == 0 && w[c] != 0.0f ? s[c] : 0.0f;
+            else
+                for (std::size_t c = 0; c < cols; ++c)
+                    weight[c] = w[c] != 0.0f ? s[c] : 0.0f;
+            if (opt.method == lut_method::uniform) {
+                if (m)
+                    for (std::size_t c = 0; c < cols; ++c)
+                        dense[c] = m[c] == 0;
+                uniform_lut(w, S.empty() ? nullptr : s, m ? dense.data() : nullptr, cols, K, fit.data(), opt.uniform);
+            } else if (opt.method == lut_method::exact)
+                detail::kmeans_exact_solver::solve_valid(w, weight.data(), cols, K, fit.data(), workspace, best_isa());
             else
                 kmeans_lloyd_1d(w, weight.data(), cols, K, fit.data(), opt.lloyd, r);
             // Round to the storage type first: codes must be nearest to the
@@ -170,25 +215,29 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
             std::sort(fit.begin(), fit.end());
             for (int i = 0; i < K; ++i)
                 lut[r * K + i] = lut_value_traits<Lut>::from_float(fit[i]);
-            const code_t zero_code = nearest_code_sorted(fit.data(), K, 0.0f);
-            double werr = 0, err = 0;
+            nearest_codes_sorted<K>(fit.data(), w, cols, codes.data());
+            // Errors over dense positions, four partial sums to break the add chain.
+            double werr[4] = {0, 0, 0, 0}, err[4] = {0, 0, 0, 0};
             for (std::size_t c = 0; c < cols; ++c) {
-                if (dense[c]) {
-                    codes[c] = nearest_code_sorted(fit.data(), K, w[c]);
-                    const double d = static_cast<double>(w[c]) - fit[codes[c]];
-                    werr += (S.empty() ? 1.0 : S(r, c)) * d * d;
-                    err += d * d;
-                } else {
+                const double d = static_cast<double>(w[c]) - fit[codes[c]];
+                const double keep = m && m[c] ? 0.0 : 1.0;
+                werr[c & 3] += keep * s[c] * d * d;
+                err[c & 3] += keep * d * d;
+            }
+            if (m) {
+                const code_t zero_code = nearest_code_sorted(fit.data(), K, 0.0f);
+                for (std::size_t c = 0; c < cols; ++c) {
+                    if (!m[c]) continue;
                     codes[c] = zero_code;
                     const float v = detail::exact_residual(w[c], fit[zero_code]);
                     const float back = lut_value_traits<Lut>::to_float(lut[r * K + zero_code]) +
                                        round_to<typename sparse_format_traits<Sparse>::view::value_type>(v);
-                    err += (static_cast<double>(w[c]) - back) * (static_cast<double>(w[c]) - back);
+                    err[0] += (static_cast<double>(w[c]) - back) * (static_cast<double>(w[c]) - back);
                     kept[r].emplace_back(static_cast<std::uint32_t>(c), v);
                 }
             }
-            row_werr[r] = werr;
-            row_err[r] = err;
+            row_werr[r] = (werr[0] + werr[1]) + (werr[2] + werr[3]);
+            row_err[r] = (err[0] + err[1]) + (err[2] + err[3]);
             for (std::size_t g = 0; g * codes_per_group < cols; ++g)
                 Layout::pack_group(words.data(), rows, cols, r, g, codes.data() + g * codes_per_group);
         }

@@ -12,9 +12,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <functional>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
+#include "../core/executor.hpp"
 #include "../core/span.hpp"
 #include "../error.hpp"
 
@@ -37,24 +39,78 @@ struct sparse_report {
 };
 
 namespace detail {
-/// Linear-interpolation quantile (numpy's default) of v, which it reorders.
-inline double quantile_inplace(std::vector<float>& v, double q) {
-    const double pos = q * static_cast<double>(v.size() - 1);
-    const auto lo = static_cast<std::size_t>(std::floor(pos));
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(lo), v.end());
-    const double a = v[lo];
-    if (lo + 1 >= v.size()) return a;
-    const double b = *std::min_element(v.begin() + static_cast<std::ptrdiff_t>(lo) + 1, v.end());
-    return a + (pos - static_cast<double>(lo)) * (b - a);
+
+/// Key whose unsigned order is the numeric order of the float (−0 just below +0).
+inline std::uint32_t order_key(float v) noexcept {
+    std::uint32_t u;
+    std::memcpy(&u, &v, sizeof u);
+    return u ^ ((u >> 31) != 0u ? 0xFFFFFFFFu : 0x80000000u);
 }
+inline float from_order_key(std::uint32_t key) noexcept {
+    const std::uint32_t u = key ^ ((key >> 31) != 0u ? 0x80000000u : 0xFFFFFFFFu);
+    float v;
+    std::memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/// Runs body(task, begin, end) over at most `tasks` contiguous blocks of [0, count).
+template <class Executor, class Body>
+std::size_t for_each_block(const Executor& exec, std::size_t count, std::size_t tasks, Body&& body) {
+    tasks = std::max<std::size_t>(1, std::min(tasks, count));
+    const std::size_t block = (count + tasks - 1) / tasks;
+    const std::size_t n = (count + block - 1) / block;
+    exec.bulk(n, [&](std::size_t t) { body(t, t * block, std::min(count, (t + 1) * block)); });
+    return n;
+}
+
+/// The k-th smallest (0-based) of key(r, c) over a rows × cols matrix, by radix
+/// selection: three histogram passes over the data (11, 11 and 10 bits of the
+/// key), each split across the executor. O(numel) time and no copy of the
+/// matrix, where nth_element needs a copy and is serial.
+template <class Executor, class Key>
+std::uint32_t select_key(std::size_t rows, std::size_t cols, std::size_t k, const Executor& exec, Key key) {
+    std::uint32_t prefix = 0;
+    unsigned fixed = 0;  // high bits of the answer known so far
+    for (const unsigned width : {11u, 11u, 10u}) {
+        const unsigned shift = 32u - fixed - width;
+        const std::size_t buckets = std::size_t{1} << width;
+        const std::size_t tasks = std::min(rows, exec.concurrency() * 4);
+        std::vector<std::size_t> hist(tasks * buckets, 0);
+        const std::size_t used = for_each_block(exec, rows, tasks, [&](std::size_t t, std::size_t b, std::size_t e) {
+            std::size_t* h = hist.data() + t * buckets;
+            for (std::size_t r = b; r < e; ++r)
+                for (std::size_t c = 0; c < cols; ++c) {
+                    const std::uint32_t x = key(r, c);
+                    // 64-bit shift: fixed == 0 would shift a 32-bit value by 32.
+                    if (static_cast<std::uint64_t>(x) >> (32u - fixed) == prefix)
+                        ++h[(x >> shift) & (buckets - 1)];
+                }
+        });
+        std::size_t d = 0;
+        for (;; ++d) {
+            std::size_t n = 0;
+            for (std::size_t t = 0; t < used; ++t)
+                n += hist[t * buckets + d];
+            if (k < n || d + 1 == buckets) break;
+            k -= n;
+        }
+        prefix = (prefix << width) | static_cast<std::uint32_t>(d);
+        fixed += width;
+    }
+    return prefix;
+}
+
 }  // namespace detail
 
 /// Marks the positions to keep exactly: mask[r·cols + c] is 0 for dense,
 /// 1 for a sensitive value, 2 for an outlier. `S` may be empty
 /// (no sensitivity; then sensitive_fraction must be 0). Inputs must already
-/// be validated (finite, S >= 0, same shape).
-inline sparse_report select_sparse(matrix_view<const float> W, matrix_view<const float> S, const sparse_options& opt,
-                                   std::vector<unsigned char>& mask) {
+/// be validated (finite, S >= 0, same shape). The thresholds are order
+/// statistics of the whole matrix, found by radix selection through `exec`;
+/// the result does not depend on the executor.
+template <class Executor = sequential_executor>
+sparse_report select_sparse(matrix_view<const float> W, matrix_view<const float> S, const sparse_options& opt,
+                            std::vector<unsigned char>& mask, const Executor& exec = {}) {
     const std::size_t rows = W.rows(), cols = W.cols(), numel = rows * cols;
     auto bad_fraction = [](double f) { return !(f >= 0 && f < 1); };
     if (bad_fraction(opt.sensitive_fraction) || bad_fraction(opt.outlier_fraction))
@@ -67,66 +123,117 @@ inline sparse_report select_sparse(matrix_view<const float> W, matrix_view<const
                     "keeping sensitive values needs a sensitivity matrix");
     mask.assign(numel, 0);
     sparse_report rep;
-    std::vector<float> tmp;
+    const std::size_t tasks = exec.concurrency() * 4;
+    std::vector<std::size_t> per_row(rows);
+    auto sum_rows = [&] {
+        std::size_t n = 0;
+        for (std::size_t x : per_row) n += x;
+        return n;
+    };
 
+    // 1. Sensitive values: s > the k-th largest sensitivity.
     const auto k = static_cast<std::size_t>(std::floor(static_cast<double>(numel) * opt.sensitive_fraction));
     if (k > 0) {
-        tmp.resize(numel);
-        for (std::size_t r = 0; r < rows; ++r)
-            std::copy(S.row(r), S.row(r) + cols, tmp.data() + r * cols);
-        std::nth_element(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(k - 1), tmp.end(),
-                         std::greater<float>());
-        const float thr = tmp[k - 1];
+        const float thr = detail::from_order_key(detail::select_key(
+            rows, cols, numel - k, exec, [&](std::size_t r, std::size_t c) { return detail::order_key(S(r, c)); }));
         rep.sensitivity_threshold = thr;
-        for (std::size_t r = 0; r < rows; ++r)
-            for (std::size_t c = 0; c < cols; ++c)
-                if (S(r, c) > thr) {
-                    mask[r * cols + c] = 1;
-                    ++rep.sensitive_kept;
-                }
+        parallel_blocks(exec, rows, tasks, [&](std::size_t b, std::size_t e) {
+            for (std::size_t r = b; r < e; ++r) {
+                std::size_t n = 0;
+                for (std::size_t c = 0; c < cols; ++c)
+                    if (S(r, c) > thr) {
+                        mask[r * cols + c] = 1;
+                        ++n;
+                    }
+                per_row[r] = n;
+            }
+        });
+        rep.sensitive_kept = sum_rows();
     }
 
+    // 2. Outliers among the rest.
+    auto abs_key = [&](std::size_t r, std::size_t c) -> std::uint32_t {
+        if (mask[r * cols + c]) return 0u;  // already kept: ranks with the zeros, at the bottom
+        std::uint32_t u;
+        const float w = W(r, c);
+        std::memcpy(&u, &w, sizeof u);
+        return u & 0x7FFFFFFFu;  // |w|: nonnegative floats order like their bits
+    };
+    auto abs_of_key = [](std::uint32_t u) {
+        float v;
+        std::memcpy(&v, &u, sizeof v);
+        return v;
+    };
     if (opt.outlier_iqr_ratio > 0) {
-        tmp.resize(numel);
-        for (std::size_t r = 0; r < rows; ++r)
-            std::copy(W.row(r), W.row(r) + cols, tmp.data() + r * cols);
-        const double q1 = detail::quantile_inplace(tmp, 0.25);
-        const double q3 = detail::quantile_inplace(tmp, 0.75);
+        auto kth = [&](std::size_t i) {
+            return static_cast<double>(detail::from_order_key(detail::select_key(
+                rows, cols, i, exec, [&](std::size_t r, std::size_t c) { return detail::order_key(W(r, c)); })));
+        };
+        auto quantile = [&](double q) {  // numpy's default (linear interpolation)
+            const double pos = q * static_cast<double>(numel - 1);
+            const auto lo = static_cast<std::size_t>(std::floor(pos));
+            const double a = kth(lo);
+            return lo + 1 >= numel ? a : a + (pos - static_cast<double>(lo)) * (kth(lo + 1) - a);
+        };
+        const double q1 = quantile(0.25), q3 = quantile(0.75);
         const double iqr = q3 - q1, ratio = opt.outlier_iqr_ratio;
         const double T = std::max(std::fabs(q1 - ratio * iqr), std::fabs(q3 + ratio * iqr));
         rep.outlier_threshold = T;
-        for (std::size_t r = 0; r < rows; ++r)
-            for (std::size_t c = 0; c < cols; ++c)
-                if (!mask[r * cols + c] && std::fabs(static_cast<double>(W(r, c))) >= T) {
-                    mask[r * cols + c] = 2;
-                    ++rep.outliers_kept;
-                }
+        parallel_blocks(exec, rows, tasks, [&](std::size_t b, std::size_t e) {
+            for (std::size_t r = b; r < e; ++r) {
+                std::size_t n = 0;
+                for (std::size_t c = 0; c < cols; ++c)
+                    if (!mask[r * cols + c] && std::fabs(static_cast<double>(W(r, c))) >= T) {
+                        mask[r * cols + c] = 2;
+                        ++n;
+                    }
+                per_row[r] = n;
+            }
+        });
+        rep.outliers_kept = sum_rows();
     } else if (opt.outlier_fraction > 0) {
         const auto m = static_cast<std::size_t>(std::floor(static_cast<double>(numel) * opt.outlier_fraction));
-        tmp.clear();
-        for (std::size_t r = 0; r < rows; ++r)
-            for (std::size_t c = 0; c < cols; ++c)
-                if (!mask[r * cols + c]) tmp.push_back(std::fabs(W(r, c)));
-        const std::size_t take = std::min(m, tmp.size());
+        const std::size_t take = std::min(m, numel - rep.sensitive_kept);
         if (take > 0) {
-            std::nth_element(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(take - 1), tmp.end(),
-                             std::greater<float>());
-            const float thr = tmp[take - 1];
-            rep.outlier_threshold = thr;
-            // Everything above the threshold, then ties at it in index order, up to exactly `take`.
-            std::size_t above = 0;
-            for (std::size_t i = 0; i < numel; ++i)
-                if (!mask[i] && std::fabs(W(i / cols, i % cols)) > thr) ++above;
-            std::size_t ties_left = take - above;
-            for (std::size_t i = 0; i < numel; ++i) {
-                if (mask[i]) continue;
-                const float a = std::fabs(W(i / cols, i % cols));
-                if (a > thr || (a == thr && ties_left > 0)) {
-                    if (a == thr) --ties_left;
-                    mask[i] = 2;
-                    ++rep.outliers_kept;
+            const std::uint32_t tk = detail::select_key(rows, cols, numel - take, exec, abs_key);
+            rep.outlier_threshold = abs_of_key(tk);
+            // Everything above the threshold, then ties at it in row-major
+            // order, up to exactly `take`: count per row, hand out the ties
+            // row by row, then mark in parallel.
+            std::vector<std::size_t> ties(rows);
+            parallel_blocks(exec, rows, tasks, [&](std::size_t b, std::size_t e) {
+                for (std::size_t r = b; r < e; ++r) {
+                    std::size_t above = 0, tie = 0;
+                    for (std::size_t c = 0; c < cols; ++c) {
+                        if (mask[r * cols + c]) continue;
+                        const std::uint32_t a = abs_key(r, c);
+                        above += a > tk;
+                        tie += a == tk;
+                    }
+                    per_row[r] = above;
+                    ties[r] = tie;
                 }
+            });
+            std::size_t ties_left = take - sum_rows();
+            for (std::size_t r = 0; r < rows; ++r) {
+                const std::size_t t = std::min(ties[r], ties_left);
+                ties[r] = t;
+                ties_left -= t;
             }
+            parallel_blocks(exec, rows, tasks, [&](std::size_t b, std::size_t e) {
+                for (std::size_t r = b; r < e; ++r) {
+                    std::size_t tie_quota = ties[r];
+                    for (std::size_t c = 0; c < cols; ++c) {
+                        if (mask[r * cols + c]) continue;
+                        const std::uint32_t a = abs_key(r, c);
+                        if (a > tk || (a == tk && tie_quota > 0)) {
+                            if (a == tk) --tie_quota;
+                            mask[r * cols + c] = 2;
+                        }
+                    }
+                }
+            });
+            rep.outliers_kept = take;
         }
     }
     return rep;

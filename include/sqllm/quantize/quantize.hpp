@@ -172,7 +172,7 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
 
     std::vector<unsigned char> mask;
     quantize_report rep;
-    if (opt.sparse.enabled()) rep.sparse = select_sparse(W, S, opt.sparse, mask);
+    if (opt.sparse.enabled()) rep.sparse = select_sparse(W, S, opt.sparse, mask, exec);
 
     std::vector<Lut> lut(rows * K);
     std::vector<std::uint32_t> words(Layout::word_count(rows, cols));

@@ -216,6 +216,13 @@ TEST_CASE("dense-and-sparse: the reference's rules", "[quantize]") {
         }
         REQUIRE(smallest_kept >= largest_dense);
     }
+    SECTION("empty or mismatched input is an error") {
+        sparse_options o;
+        o.outlier_iqr_ratio = 1.5;
+        REQUIRE(throws_code([&] { select_sparse(mv(W, 0, cols), {}, o, mask); }, errc::invalid_argument));
+        REQUIRE(throws_code([&] { select_sparse(mv(W, rows, cols), mv(S, rows - 1, cols), o, mask); },
+                            errc::shape_mismatch));
+    }
     SECTION("ties at the target threshold are broken to hit the count exactly") {
         const std::vector<float> w(100, 0.5f);
         sparse_options o;

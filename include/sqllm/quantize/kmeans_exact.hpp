@@ -132,7 +132,7 @@ private:
 ///   optimum only by the float rounding of the centroids.
 /// - Deterministic: bitwise identical output for identical input.
 /// - Cost: O(n) sort + O(k * n * log n) DP worst case, with small constants
-///   (about 0.25 ms for n = 4096, k = 8 on one Sapphire Rapids core); see
+///   (about 0.21 ms for n = 4096, k = 8 on one Sapphire Rapids core); see
 ///   bench/bench_kmeans.cpp.
 double kmeans_exact_1d(const float* w, const float* s, std::size_t n, int k, float* centroids,
                        kmeans_exact_workspace& ws);

@@ -112,6 +112,9 @@ template <class Executor = sequential_executor>
 sparse_report select_sparse(matrix_view<const float> W, matrix_view<const float> S, const sparse_options& opt,
                             std::vector<unsigned char>& mask, const Executor& exec = {}) {
     const std::size_t rows = W.rows(), cols = W.cols(), numel = rows * cols;
+    detail::require(numel > 0, errc::invalid_argument, "select_sparse needs a non-empty weight matrix");
+    detail::require(S.empty() || (S.rows() == rows && S.cols() == cols), errc::shape_mismatch,
+                    "select_sparse: sensitivity and weights differ in shape");
     auto bad_fraction = [](double f) { return !(f >= 0 && f < 1); };
     if (bad_fraction(opt.sensitive_fraction) || bad_fraction(opt.outlier_fraction))
         detail::fail(errc::invalid_argument, "sparse fractions must be in [0, 1)");

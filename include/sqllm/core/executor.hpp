@@ -61,17 +61,22 @@ private:
 };
 
 /// Splits [0, count) into at most `tasks` contiguous blocks and runs
-/// body(begin, end) for each through the executor.
+/// body(task, begin, end) for each through the executor; returns how many
+/// tasks ran (task indices are 0 .. that - 1, e.g. for per-task scratch).
 template <class Executor, class Body>
-void parallel_blocks(const Executor& exec, std::size_t count, std::size_t tasks, Body&& body) {
-    if (count == 0) return;
+std::size_t parallel_tasks(const Executor& exec, std::size_t count, std::size_t tasks, Body&& body) {
+    if (count == 0) return 0;
     tasks = std::max<std::size_t>(1, std::min(tasks, count));
     const std::size_t block = (count + tasks - 1) / tasks;
     const std::size_t n = (count + block - 1) / block;
-    exec.bulk(n, [&](std::size_t t) {
-        const std::size_t begin = t * block;
-        body(begin, std::min(count, begin + block));
-    });
+    exec.bulk(n, [&](std::size_t t) { body(t, t * block, std::min(count, (t + 1) * block)); });
+    return n;
+}
+
+/// As parallel_tasks, with body(begin, end).
+template <class Executor, class Body>
+void parallel_blocks(const Executor& exec, std::size_t count, std::size_t tasks, Body&& body) {
+    parallel_tasks(exec, count, tasks, [&](std::size_t, std::size_t b, std::size_t e) { body(b, e); });
 }
 
 }  // namespace sqllm

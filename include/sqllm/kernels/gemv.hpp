@@ -25,29 +25,15 @@ struct has_x86_gemv
                                         std::is_same<Lut, bfloat16>::value)> {};
 
 #if SQLLM_X86_DISPATCH
-// Dense rows [b, e) of y = W·x; one function per isa so that the row kernel
-// and the LUT conversion inline into code compiled for that isa.
+// Dense rows [b, e) of y = W·x with the row kernel for `level`. The kernels
+// are compiled for their isa (target attributes); this loop calls one per row.
 template <int Bits, class Lut, class View>
-SQLLM_TARGET_AVX2 void dense_rows_avx2(const View& W, const float* x, float* y, std::size_t b, std::size_t e) {
-    constexpr int K = bit_width<Bits>::levels;
-    const std::size_t wpr = row_stream_layout<Bits>::words_per_row(W.cols());
+void dense_rows_x86(isa level, const View& W, const float* x, float* y, std::size_t b, std::size_t e) {
+    const auto dot = level == isa::avx512 ? &x86::row_dot_avx512<Bits, Lut> : &x86::row_dot_avx2<Bits, Lut>;
+    const std::size_t row_bytes = row_stream_layout<Bits>::words_per_row(W.cols()) * sizeof(std::uint32_t);
     const auto* base = reinterpret_cast<const unsigned char*>(W.words());
-    float lut16[16] = {};
-    for (std::size_t r = b; r < e; ++r) {
-        x86::lut_loader<Lut>::template load<K>(W.lut_row(r), lut16);
-        y[r] = x86::row_dot_avx2<Bits>(base + r * wpr * 4, wpr * 4, W.cols(), lut16, x);
-    }
-}
-template <int Bits, class Lut, class View>
-SQLLM_TARGET_AVX512 void dense_rows_avx512(const View& W, const float* x, float* y, std::size_t b, std::size_t e) {
-    constexpr int K = bit_width<Bits>::levels;
-    const std::size_t wpr = row_stream_layout<Bits>::words_per_row(W.cols());
-    const auto* base = reinterpret_cast<const unsigned char*>(W.words());
-    float lut16[16] = {};
-    for (std::size_t r = b; r < e; ++r) {
-        x86::lut_loader<Lut>::template load<K>(W.lut_row(r), lut16);
-        y[r] = x86::row_dot_avx512<Bits>(base + r * wpr * 4, wpr * 4, W.cols(), lut16, x);
-    }
+    for (std::size_t r = b; r < e; ++r)
+        y[r] = dot(base + r * row_bytes, row_bytes, W.cols(), W.lut_row(r), x);
 }
 #endif
 
@@ -57,10 +43,7 @@ void gemv_x86(isa level, const quantized_view<Bits, Lut, Sparse, Layout>& W, spa
 #if SQLLM_X86_DISPATCH
     check_gemv_shapes(W, x.size(), y.size());
     auto body = [&](std::size_t b, std::size_t e) {
-        if (level == isa::avx512)
-            dense_rows_avx512<Bits, Lut>(W, x.data(), y.data(), b, e);
-        else
-            dense_rows_avx2<Bits, Lut>(W, x.data(), y.data(), b, e);
+        dense_rows_x86<Bits, Lut>(level, W, x.data(), y.data(), b, e);
         accumulate_gemv(W.sparse(), x.data(), y.data(), b, e);  // same row block: one pass over y
     };
     parallel_blocks(exec, W.rows(), row_tasks(W.rows(), W.cols(), exec.concurrency()), body);

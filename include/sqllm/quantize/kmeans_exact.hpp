@@ -42,6 +42,7 @@
 
 #include "../arch/cpu.hpp"
 #include "../config.hpp"
+#include "../core/float_bits.hpp"
 #include "../error.hpp"
 
 #if SQLLM_X86_DISPATCH
@@ -149,36 +150,6 @@ double kmeans_objective_1d(const float* w, const float* s, std::size_t n, const 
 namespace detail {
 
 struct kmeans_exact_solver {
-    // Float -> uint32 key whose unsigned order is the float order (-0 sorts just
-    // below +0; both compare equal as floats and are merged later).
-    static std::uint32_t key_of(float v) noexcept {
-        std::uint32_t u;
-        std::memcpy(&u, &v, sizeof u);
-        const std::uint32_t mask = (u >> 31) != 0u ? 0xFFFFFFFFu : 0x80000000u;
-        return u ^ mask;
-    }
-    static float value_of(std::uint32_t key) noexcept {
-        const std::uint32_t mask = (key >> 31) != 0u ? 0x80000000u : 0xFFFFFFFFu;
-        const std::uint32_t u = key ^ mask;
-        float v;
-        std::memcpy(&v, &u, sizeof v);
-        return v;
-    }
-    static std::uint32_t bits_of(float v) noexcept {
-        std::uint32_t u;
-        std::memcpy(&u, &v, sizeof u);
-        return u;
-    }
-    static float float_of(std::uint32_t u) noexcept {
-        float v;
-        std::memcpy(&v, &u, sizeof v);
-        return v;
-    }
-
-    // Exponent field all ones <=> NaN or Inf; checked on bits so the scan is
-    // branch-free and immune to -ffast-math.
-    static bool finite_bits(std::uint32_t u) noexcept { return (u & 0x7F800000u) != 0x7F800000u; }
-
     static void validate_args(const float* w, const float* s, std::size_t n, int k, const void* out, const char* fn) {
         if (n < 1) fail(errc::invalid_argument, std::string(fn) + ": n must be >= 1");
         if (k < 1 || k > 256)
@@ -190,26 +161,18 @@ struct kmeans_exact_solver {
     // Slow path, only after the fast scan saw a problem: names the first offender.
     [[noreturn]] static void report_bad_input(const float* w, const float* s, std::size_t n, const char* fn) {
         for (std::size_t i = 0; i < n; ++i) {
-            if (!finite_bits(bits_of(w[i])))
+            if (!is_finite_bits(float_bits(w[i])))
                 fail(errc::non_finite, std::string(fn) + ": w[" + std::to_string(i) + "] is not finite");
-            if (!finite_bits(bits_of(s[i])))
+            if (!is_finite_bits(float_bits(s[i])))
                 fail(errc::non_finite, std::string(fn) + ": s[" + std::to_string(i) + "] is not finite");
             if (s[i] < 0.0f) fail(errc::negative_value, std::string(fn) + ": s[" + std::to_string(i) + "] is negative");
         }
         fail(errc::invalid_argument, std::string(fn) + ": invalid input");  // unreachable
     }
 
-    // Fast validation: one branch-free pass; bit tests for finiteness and sign.
+    // Fast validation: branch-free passes; the slow one only names the offender.
     static void validate_values(const float* w, const float* s, std::size_t n, const char* fn) {
-        std::uint32_t bad = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::uint32_t wu = bits_of(w[i]);
-            const std::uint32_t su = bits_of(s[i]);
-            bad |= static_cast<std::uint32_t>(!finite_bits(wu)) | static_cast<std::uint32_t>(!finite_bits(su)) |
-                   // negative: sign bit set and not -0.0
-                   static_cast<std::uint32_t>((su >> 31) != 0u && (su & 0x7FFFFFFFu) != 0u);
-        }
-        if (SQLLM_UNLIKELY(bad != 0u)) report_bad_input(w, s, n, fn);
+        if (SQLLM_UNLIKELY(has_bad_values(w, n, false) || has_bad_values(s, n, true))) report_bad_input(w, s, n, fn);
     }
 
     // LSD radix sort of records by their high 32 bits (the value key), 8 bits per
@@ -657,15 +620,15 @@ struct kmeans_exact_solver {
         std::uint64_t* rec = ws.rec_.data();
         std::size_t cnt = 0;
         for (std::size_t i = 0; i < n; ++i) {
-            const std::uint32_t su = bits_of(s[i]);
-            rec[cnt] = (static_cast<std::uint64_t>(key_of(w[i])) << 32) | su;
+            const std::uint32_t su = float_bits(s[i]);
+            rec[cnt] = (static_cast<std::uint64_t>(order_key(w[i])) << 32) | su;
             cnt += (su & 0x7FFFFFFFu) != 0u ? 1u : 0u;  // positive (s >= 0 validated)
         }
         const bool uniform = cnt == 0;
         if (uniform) {
-            const std::uint64_t one = bits_of(1.0f);
+            const std::uint64_t one = float_bits(1.0f);
             for (std::size_t i = 0; i < n; ++i)
-                rec[i] = (static_cast<std::uint64_t>(key_of(w[i])) << 32) | one;
+                rec[i] = (static_cast<std::uint64_t>(order_key(w[i])) << 32) | one;
             cnt = n;
         }
 
@@ -677,8 +640,8 @@ struct kmeans_exact_solver {
         double sw = 0.0, swx = 0.0;
         double wmin = std::numeric_limits<double>::infinity();
         {
-            float cur = value_of(static_cast<std::uint32_t>(sorted[0] >> 32));
-            double acc = float_of(static_cast<std::uint32_t>(sorted[0]));
+            float cur = from_order_key(static_cast<std::uint32_t>(sorted[0] >> 32));
+            double acc = bits_float(static_cast<std::uint32_t>(sorted[0]));
             auto close_run = [&] {  // emit the run of equal values just ended
                 val[m] = cur;
                 wt[m] = acc;
@@ -688,8 +651,8 @@ struct kmeans_exact_solver {
                 ++m;
             };
             for (std::size_t i = 1; i < cnt; ++i) {
-                const float v = value_of(static_cast<std::uint32_t>(sorted[i] >> 32));
-                const double sv = float_of(static_cast<std::uint32_t>(sorted[i]));
+                const float v = from_order_key(static_cast<std::uint32_t>(sorted[i] >> 32));
+                const double sv = bits_float(static_cast<std::uint32_t>(sorted[i]));
                 if (v == cur) {  // also merges -0 with +0
                     acc += sv;
                 } else {
@@ -709,7 +672,7 @@ struct kmeans_exact_solver {
             double* zd = ws.p1_.data();
             if (!uniform)
                 for (std::size_t i = 0; i < n; ++i)
-                    if (bits_of(s[i]) << 1 == 0u) zv[z++] = w[i];
+                    if (float_bits(s[i]) << 1 == 0u) zv[z++] = w[i];
             fill_degenerate(val, m, k, out, zv, z, zd);
             return 0.0;
         }
@@ -809,7 +772,7 @@ inline double kmeans_objective_1d(const float* w, const float* s, std::size_t n,
     solver::validate_values(w, s, n, fn);
     std::array<float, 256> c{};
     for (int q = 0; q < k; ++q) {
-        if (!solver::finite_bits(solver::bits_of(centroids[q])))
+        if (!detail::is_finite_bits(detail::float_bits(centroids[q])))
             detail::fail(errc::non_finite, std::string(fn) + ": centroids[" + std::to_string(q) + "] is not finite");
         c[static_cast<std::size_t>(q)] = centroids[q];
     }

@@ -13,10 +13,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include "../core/executor.hpp"
+#include "../core/float_bits.hpp"
 #include "../core/span.hpp"
 #include "../error.hpp"
 
@@ -40,29 +40,6 @@ struct sparse_report {
 
 namespace detail {
 
-/// Key whose unsigned order is the numeric order of the float (−0 just below +0).
-inline std::uint32_t order_key(float v) noexcept {
-    std::uint32_t u;
-    std::memcpy(&u, &v, sizeof u);
-    return u ^ ((u >> 31) != 0u ? 0xFFFFFFFFu : 0x80000000u);
-}
-inline float from_order_key(std::uint32_t key) noexcept {
-    const std::uint32_t u = key ^ ((key >> 31) != 0u ? 0x80000000u : 0xFFFFFFFFu);
-    float v;
-    std::memcpy(&v, &u, sizeof v);
-    return v;
-}
-
-/// Runs body(task, begin, end) over at most `tasks` contiguous blocks of [0, count).
-template <class Executor, class Body>
-std::size_t for_each_block(const Executor& exec, std::size_t count, std::size_t tasks, Body&& body) {
-    tasks = std::max<std::size_t>(1, std::min(tasks, count));
-    const std::size_t block = (count + tasks - 1) / tasks;
-    const std::size_t n = (count + block - 1) / block;
-    exec.bulk(n, [&](std::size_t t) { body(t, t * block, std::min(count, (t + 1) * block)); });
-    return n;
-}
-
 /// The k-th smallest (0-based) of key(r, c) over a rows × cols matrix, by radix
 /// selection: three histogram passes over the data (11, 11 and 10 bits of the
 /// key), each split across the executor. O(numel) time and no copy of the
@@ -76,7 +53,7 @@ std::uint32_t select_key(std::size_t rows, std::size_t cols, std::size_t k, cons
         const std::size_t buckets = std::size_t{1} << width;
         const std::size_t tasks = std::min(rows, exec.concurrency() * 4);
         std::vector<std::size_t> hist(tasks * buckets, 0);
-        const std::size_t used = for_each_block(exec, rows, tasks, [&](std::size_t t, std::size_t b, std::size_t e) {
+        const std::size_t used = parallel_tasks(exec, rows, tasks, [&](std::size_t t, std::size_t b, std::size_t e) {
             std::size_t* h = hist.data() + t * buckets;
             for (std::size_t r = b; r < e; ++r)
                 for (std::size_t c = 0; c < cols; ++c) {
@@ -157,15 +134,7 @@ sparse_report select_sparse(matrix_view<const float> W, matrix_view<const float>
     // 2. Outliers among the rest.
     auto abs_key = [&](std::size_t r, std::size_t c) -> std::uint32_t {
         if (mask[r * cols + c]) return 0u;  // already kept: ranks with the zeros, at the bottom
-        std::uint32_t u;
-        const float w = W(r, c);
-        std::memcpy(&u, &w, sizeof u);
-        return u & 0x7FFFFFFFu;  // |w|: nonnegative floats order like their bits
-    };
-    auto abs_of_key = [](std::uint32_t u) {
-        float v;
-        std::memcpy(&v, &u, sizeof v);
-        return v;
+        return detail::float_bits(W(r, c)) & 0x7FFFFFFFu;  // |w|: nonnegative floats order like their bits
     };
     if (opt.outlier_iqr_ratio > 0) {
         auto kth = [&](std::size_t i) {
@@ -199,7 +168,7 @@ sparse_report select_sparse(matrix_view<const float> W, matrix_view<const float>
         const std::size_t take = std::min(m, numel - rep.sensitive_kept);
         if (take > 0) {
             const std::uint32_t tk = detail::select_key(rows, cols, numel - take, exec, abs_key);
-            rep.outlier_threshold = abs_of_key(tk);
+            rep.outlier_threshold = detail::bits_float(tk);
             // Everything above the threshold, then ties at it in row-major
             // order, up to exactly `take`: count per row, hand out the ties
             // row by row, then mark in parallel.

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -16,6 +15,7 @@
 
 #include "../arch/cpu.hpp"
 #include "../core/executor.hpp"
+#include "../core/float_bits.hpp"
 #include "../core/quantized_matrix.hpp"
 #include "kmeans_exact.hpp"
 #include "kmeans_lloyd.hpp"
@@ -78,20 +78,6 @@ inline void check_matrix(matrix_view<const float> M, const char* what, bool nonn
         }
 }
 
-/// True if v[0..n) holds a NaN/Inf (or, if nonnegative, a value < 0). Tests
-/// bits, so it has no branch per value and survives -ffast-math.
-inline bool row_has_bad(const float* v, std::size_t n, bool nonnegative) noexcept {
-    std::uint32_t bad = 0;
-    const std::uint32_t sign_matters = nonnegative ? 1u : 0u;
-    for (std::size_t i = 0; i < n; ++i) {
-        std::uint32_t u;
-        std::memcpy(&u, v + i, sizeof u);
-        bad |= static_cast<std::uint32_t>((u & 0x7F800000u) == 0x7F800000u) |
-               (sign_matters & (u >> 31) & static_cast<std::uint32_t>((u & 0x7FFFFFFFu) != 0u));
-    }
-    return bad != 0u;
-}
-
 /// Validates W and S in parallel (tasks never throw); only if something is
 /// wrong, a serial pass names the first offender in row-major order, so the
 /// message does not depend on the thread count.
@@ -102,11 +88,11 @@ void check_inputs(matrix_view<const float> W, matrix_view<const float> S, const 
     std::vector<unsigned char> bad(rows, 0);
     parallel_blocks(exec, rows, exec.concurrency() * 4, [&](std::size_t b, std::size_t e) {
         for (std::size_t r = b; r < e; ++r)
-            bad[r] = static_cast<unsigned char>(row_has_bad(W.row(r), cols, false) ||
-                                                (s_rows && row_has_bad(S.row(r), cols, true)));
+            bad[r] = static_cast<unsigned char>(has_bad_values(W.row(r), cols, false) ||
+                                                (s_rows && has_bad_values(S.row(r), cols, true)));
     });
     bool any = std::find(bad.begin(), bad.end(), 1) != bad.end();
-    if (!S.empty() && !s_rows) any = any || row_has_bad(S.row(0), cols, true);
+    if (!S.empty() && !s_rows) any = any || has_bad_values(S.row(0), cols, true);
     if (!any) return;
     check_matrix(W, "weight", false);
     check_matrix(S, "sensitivity", true);

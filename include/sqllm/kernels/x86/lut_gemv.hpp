@@ -60,7 +60,7 @@ constexpr std::size_t safe_chunks(std::size_t cols, std::size_t row_bytes) noexc
 
 #if SQLLM_X86_DISPATCH
 
-/// LUT row to 16 fp32 values (entries past 2^Bits are never indexed).
+/// A LUT row's K entries to fp32.
 template <class Lut>
 struct lut_loader;
 template <>
@@ -96,6 +96,13 @@ struct lut_loader<bfloat16> {
     }
 };
 
+SQLLM_TARGET_AVX2 SQLLM_FORCE_INLINE float hsum(__m256 s) noexcept {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
 // 8 LUT values for the 8 codes of chunk `chunk` (AVX2).
 template <int Bits>
 SQLLM_TARGET_AVX2 SQLLM_FORCE_INLINE __m256 lookup8_avx2(const unsigned char* row, std::size_t chunk, __m256 t0,
@@ -112,12 +119,14 @@ SQLLM_TARGET_AVX2 SQLLM_FORCE_INLINE __m256 lookup8_avx2(const unsigned char* ro
     return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
 }
 
-/// Σ_c lut[code(c)] · x[c] over one row of `row_bytes` bytes, AVX2 + FMA.
-/// lut16: 16 floats (entries past 2^Bits unused).
-template <int Bits>
+/// Σ_c lut[code(c)] · x[c] over one row of `row_bytes` bytes, AVX2 + FMA;
+/// `lut` is the row's 2^Bits entries.
+template <int Bits, class Lut>
 SQLLM_TARGET_AVX2 float row_dot_avx2(const unsigned char* row, std::size_t row_bytes, std::size_t cols,
-                                     const float* lut16, const float* x) noexcept {
+                                     const Lut* lut, const float* x) noexcept {
     static_assert(has_simd_rows<Bits>::value, "AVX2 row kernel: Bits 2, 3 or 4");
+    float lut16[16] = {};  // entries past 2^Bits are never indexed
+    lut_loader<Lut>::template load<bit_width<Bits>::levels>(lut, lut16);
     const __m256 t0 = _mm256_loadu_ps(lut16), t1 = _mm256_loadu_ps(lut16 + 8);
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     const std::size_t chunks = safe_chunks<Bits>(cols, row_bytes);
@@ -129,11 +138,7 @@ SQLLM_TARGET_AVX2 float row_dot_avx2(const unsigned char* row, std::size_t row_b
         a3 = _mm256_fmadd_ps(lookup8_avx2<Bits>(row, i + 3, t0, t1), _mm256_loadu_ps(x + 8 * i + 24), a3);
     }
     for (; i < chunks; ++i) a0 = _mm256_fmadd_ps(lookup8_avx2<Bits>(row, i, t0, t1), _mm256_loadu_ps(x + 8 * i), a0);
-    const __m256 s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    float acc = _mm_cvtss_f32(h);
+    float acc = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     for (std::size_t c = 8 * chunks; c < cols; ++c) acc += lut16[code_at<Bits>(row, c)] * x[c];
     return acc;
 }
@@ -159,10 +164,12 @@ SQLLM_TARGET_AVX512 SQLLM_FORCE_INLINE __m512 lookup16_avx512(const unsigned cha
 }
 
 /// As row_dot_avx2, AVX-512 (16 codes per step).
-template <int Bits>
+template <int Bits, class Lut>
 SQLLM_TARGET_AVX512 float row_dot_avx512(const unsigned char* row, std::size_t row_bytes, std::size_t cols,
-                                         const float* lut16, const float* x) noexcept {
+                                         const Lut* lut, const float* x) noexcept {
     static_assert(has_simd_rows<Bits>::value, "AVX-512 row kernel: Bits 2, 3 or 4");
+    float lut16[16] = {};
+    lut_loader<Lut>::template load<bit_width<Bits>::levels>(lut, lut16);
     const __m512 table = _mm512_loadu_ps(lut16);
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
     const std::size_t chunks = safe_chunks<Bits>(cols, row_bytes);
@@ -178,11 +185,7 @@ SQLLM_TARGET_AVX512 float row_dot_avx512(const unsigned char* row, std::size_t r
     // Horizontal sum through memory: no unmasked extract (see above).
     alignas(64) float lanes[16];
     _mm512_store_ps(lanes, _mm512_add_ps(a0, a1));
-    const __m256 s = _mm256_add_ps(_mm256_load_ps(lanes), _mm256_load_ps(lanes + 8));
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    float acc = _mm_cvtss_f32(h);
+    float acc = hsum(_mm256_add_ps(_mm256_load_ps(lanes), _mm256_load_ps(lanes + 8)));
     for (std::size_t c = 8 * i; c < cols; ++c) acc += lut16[code_at<Bits>(row, c)] * x[c];
     return acc;
 }

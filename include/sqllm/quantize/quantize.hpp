@@ -17,6 +17,7 @@
 #include "../core/executor.hpp"
 #include "../core/float_bits.hpp"
 #include "../core/quantized_matrix.hpp"
+#include "../sparse/balanced_csr.hpp"
 #include "kmeans_exact.hpp"
 #include "kmeans_lloyd.hpp"
 #include "nearest.hpp"
@@ -121,6 +122,17 @@ struct sparse_builder<csr<Value, Index>> {
                 out.push_back(e.first, lut_value_traits<Value>::from_float(e.second));
             out.end_row();
         }
+        return out;
+    }
+};
+
+/// The same arrays as csr; only the view type differs.
+template <class Value, class Index>
+struct sparse_builder<balanced_csr<Value, Index>> {
+    static balanced_csr_storage<Value, Index> build(
+        const std::vector<std::vector<std::pair<std::uint32_t, float>>>& rows) {
+        balanced_csr_storage<Value, Index> out;
+        static_cast<csr_storage<Value, Index>&>(out) = sparse_builder<csr<Value, Index>>::build(rows);
         return out;
     }
 };

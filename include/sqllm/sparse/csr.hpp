@@ -63,6 +63,7 @@ struct sparse_format_traits<csr<Value, Index>> {
     using storage = csr_storage<Value, Index>;
     using view = csr_view<Value, Index>;
     static constexpr const char* name = "csr";
+    static constexpr bool row_fused = true;  // row blocks carry their rows' nonzeros
 };
 
 /// Checks a CSR against a rows × cols matrix: array lengths, monotone row

@@ -23,6 +23,7 @@ struct sparse_format_traits<no_sparse> {
     using storage = no_sparse_storage;
     using view = no_sparse_view;
     static constexpr const char* name = "none";
+    static constexpr bool row_fused = true;
 };
 
 inline void validate(no_sparse_view, std::size_t, std::size_t) noexcept {}
@@ -32,6 +33,10 @@ template <class X, class Y>
 void accumulate_gemv(no_sparse_view, X, Y, std::size_t, std::size_t) noexcept {}
 template <class X, class Y>
 void accumulate_gemm(no_sparse_view, X, Y, std::size_t, std::size_t) noexcept {}
+template <class X, class Y, class Executor>
+void accumulate_gemv_split(no_sparse_view, X, Y, const Executor&) noexcept {}
+template <class X, class Y, class Executor>
+void accumulate_gemm_split(no_sparse_view, X, Y, const Executor&) noexcept {}
 template <class W>
 void add_to_dense(no_sparse_view, W) noexcept {}
 

@@ -36,6 +36,14 @@ struct sparse_for<csr<Value, Index>> {
         return sqllm_test::random_csr<Value, Index>(rng, rows, cols, 0.03);
     }
 };
+template <class Value, class Index>
+struct sparse_for<balanced_csr<Value, Index>> {
+    static balanced_csr_storage<Value, Index> make(rng_t& rng, std::size_t rows, std::size_t cols) {
+        balanced_csr_storage<Value, Index> out;
+        static_cast<csr_storage<Value, Index>&>(out) = sqllm_test::random_csr<Value, Index>(rng, rows, cols, 0.03);
+        return out;
+    }
+};
 
 /// Checks gemv and gemm of one random matrix against float64.
 template <int Bits, class Lut, class Sparse, class Layout, class Executor>
@@ -65,13 +73,14 @@ void check_kernels(rng_t& rng, std::size_t rows, std::size_t cols, const Executo
             }
     }
 
-    for (std::size_t batch : {1u, 2u, 5u, 17u}) {
+    for (std::size_t batch : {1u, 2u, 5u, 17u, 64u}) {
         const auto X = sqllm_test::random_normal(rng, batch * cols);
         std::vector<float> Y(batch * rows, std::nanf(""));
         if (batch == 1)
             gemv(level, W, span<const float>(X), span<float>(Y), exec);
         else
-            gemm(W, matrix_view<const float>(X.data(), batch, cols), matrix_view<float>(Y.data(), batch, rows), exec);
+            gemm(level, W, matrix_view<const float>(X.data(), batch, cols), matrix_view<float>(Y.data(), batch, rows),
+                 exec);
         for (std::size_t b = 0; b < batch; ++b)
             for (std::size_t r = 0; r < rows; ++r) {
                 double exact = 0, mag = 0;
@@ -93,17 +102,26 @@ void check_all_formats(std::uint64_t seed) {
     rng_t rng(seed);
     const thread_executor threads(3);
     // Odd shapes: tails of every length after the 8- and 16-code SIMD steps,
-    // rows whose last 32-bit load would cross the end of the words array.
+    // rows whose last 32-bit load would cross the end of the words array;
+    // striped rows ending in a full, a partial or an 8-lane block, rows of
+    // several 1024-column gemm chunks, row counts that leave a short tile.
     for (auto shape : {std::pair<std::size_t, std::size_t>{37, 100}, {1, 33}, {129, 257}, {64, 31}, {3, 1},
-                       {5, 1000}, {2, 4099}, {7, 96}, {11, 8}, {4, 129}}) {
+                       {5, 1000}, {2, 4099}, {7, 96}, {11, 8}, {4, 129}, {6, 512}, {9, 768}, {3, 1537},
+                       {13, 2304}}) {
         for (const isa level : {isa::scalar, isa::avx2, isa::avx512}) {
             if (!isa_supported(level)) continue;  // paths this CPU cannot execute are not built into the run
             check_kernels<Bits, Lut, csr<>, row_stream_layout<Bits>>(rng, shape.first, shape.second,
                                                                      sequential_executor{}, level);
             check_kernels<Bits, Lut, no_sparse, row_stream_layout<Bits>>(rng, shape.first, shape.second, threads,
                                                                          level);
-            check_kernels<Bits, Lut, csr<half, std::int64_t>, row_stream_layout<Bits>>(
-                rng, shape.first, shape.second, sequential_executor{}, level);
+            check_kernels<Bits, Lut, no_sparse, striped_layout<Bits>>(rng, shape.first, shape.second, threads,
+                                                                      level);
+            check_kernels<Bits, Lut, csr<>, striped_layout<Bits>>(rng, shape.first, shape.second,
+                                                                  sequential_executor{}, level);
+            check_kernels<Bits, Lut, csr<half, std::int64_t>, striped_layout<Bits>>(rng, shape.first, shape.second,
+                                                                                    threads, level);
+            check_kernels<Bits, Lut, balanced_csr<>, striped_layout<Bits>>(rng, shape.first, shape.second, threads,
+                                                                           level);
         }
         check_kernels<Bits, Lut, csr<>, reference_layout<Bits>>(rng, shape.first, shape.second, threads);
     }

@@ -73,6 +73,44 @@ TEMPLATE_TEST_CASE_SIG("pack/unpack/repack round-trip on random codes", "[pack]"
     }
 }
 
+TEMPLATE_TEST_CASE_SIG("striped layout: definition, round-trip, lossless repacking", "[pack]", ((int Bits), Bits), 1, 2,
+                       3, 4, 5, 6, 7, 8) {
+    using S = striped_layout<Bits>;
+    rng_t rng(200 + Bits);
+    // Row lengths ending in a full 16-lane block, a partial one, an 8-lane
+    // block, or several of each.
+    for (std::size_t cols : {1u, 33u, 256u, 257u, 512u, 700u, 768u, 1025u, 1300u}) {
+        for (std::size_t rows : {1u, 3u}) {
+            const auto codes = sqllm_test::random_codes(rng, rows * cols, Bits);
+            const matrix_view<const code_t> cv(codes.data(), rows, cols);
+            const auto st = pack_codes<S>(cv);
+            REQUIRE(st.size() == rows * ((cols + 255) / 256) * 8 * Bits);
+            REQUIRE(unpack_codes<S>(st, rows, cols) == codes);
+            const auto ref = pack_codes<reference_layout<Bits>>(cv);
+            REQUIRE(repack<S, reference_layout<Bits>>(ref, rows, cols) == st);
+            REQUIRE(repack<reference_layout<Bits>, S>(st, rows, cols) == ref);
+            // The definition, bit by bit: column c0 + L·t + j is bits
+            // [Bits·t, Bits·t + Bits) of lane j's stream, stream bit b in
+            // word w0 + (b / 32)·L + j.
+            const std::size_t padded = (cols + 255) / 256 * 256, wpr = padded / 32 * Bits;
+            for (std::size_t r = 0; r < rows; ++r)
+                for (std::size_t c = 0; c < cols; ++c) {
+                    const std::size_t c0 = c / 512 * 512;
+                    const std::size_t L = c0 + 512 <= padded ? 16 : 8;
+                    const std::size_t t = (c - c0) / L, j = (c - c0) % L, w0 = c0 / 32 * Bits;
+                    unsigned code = 0;
+                    for (int k = 0; k < Bits; ++k) {
+                        const std::size_t b = t * Bits + static_cast<std::size_t>(k);
+                        code |= ((st[r * wpr + w0 + (b / 32) * L + j] >> (b % 32)) & 1u) << k;
+                    }
+                    REQUIRE(code == codes[r * cols + c]);
+                }
+            // Padding columns hold code 0.
+            for (std::size_t c = cols; c < padded; ++c) REQUIRE(S::get(st.data(), rows, cols, rows - 1, c) == 0u);
+        }
+    }
+}
+
 TEST_CASE("padding codes of a partial last group are zero", "[pack]") {
     std::vector<code_t> codes(33, 7);
     const auto words = pack_codes<row_stream_layout<3>>(matrix_view<const code_t>(codes.data(), 1, 33));

@@ -17,6 +17,7 @@
 #include "core/quantized_matrix.hpp"
 #include "core/span.hpp"
 
+#include "sparse/balanced_csr.hpp"
 #include "sparse/csr.hpp"
 #include "sparse/format.hpp"
 #include "sparse/none.hpp"
@@ -24,6 +25,7 @@
 #include "layout/pack.hpp"
 #include "layout/reference.hpp"
 #include "layout/row_stream.hpp"
+#include "layout/striped.hpp"
 
 #include "format/reference_checkpoint.hpp"
 
@@ -35,5 +37,6 @@
 #include "quantize/sensitivity.hpp"
 #include "quantize/uniform.hpp"
 
+#include "kernels/gemm.hpp"
 #include "kernels/gemv.hpp"
 #include "kernels/reference.hpp"

@@ -14,7 +14,7 @@
 #define SQLLM_X86_DISPATCH 1
 // Every flag a path needs, so that intrinsics inline into it.
 #define SQLLM_TARGET_AVX2 __attribute__((target("avx2,fma,bmi2,f16c")))
-#define SQLLM_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,bmi2,f16c")))
+#define SQLLM_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx2,fma,bmi2,f16c")))
 #else
 #define SQLLM_X86_DISPATCH 0
 #define SQLLM_TARGET_AVX2
@@ -27,7 +27,7 @@ namespace sqllm {
 enum class isa {
     scalar,  ///< portable C++ (whatever the compiler flags allow)
     avx2,    ///< AVX2 + FMA (+ F16C, BMI2): Haswell / Zen and later
-    avx512,  ///< AVX-512 F/BW/VL/DQ: Skylake-SP, Ice Lake, Sapphire Rapids, Zen 4
+    avx512,  ///< AVX-512 F/BW/VL/DQ + VBMI: Ice Lake, Sapphire Rapids, Zen 4 (Skylake-SP runs avx2)
 };
 
 /// Human-readable name of an isa ("scalar", "avx2", "avx512").
@@ -44,7 +44,8 @@ inline isa best_isa() noexcept {
         __builtin_cpu_init();  // safe before static constructors have run
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-            __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2"))
+            __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx2") &&
+            __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2"))
             return isa::avx512;
         // F16C is not queried (Clang 14 cannot): every AVX2 CPU has it.
         if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2"))

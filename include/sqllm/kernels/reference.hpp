@@ -39,6 +39,27 @@ void check_gemm_shapes(const View& W, std::size_t x_rows, std::size_t x_cols, st
              "X holds " + std::to_string(x_rows) + " vectors but Y has room for " + std::to_string(y_rows));
 }
 
+/// The sparse part of rows [b, e), for formats applied per row block
+/// (sparse_format_traits::row_fused); a no-op for the others.
+template <class Sparse, class View>
+void sparse_gemv_rows(const View& s, const float* x, float* y, std::size_t b, std::size_t e) {
+    if constexpr (sparse_format_traits<Sparse>::row_fused) accumulate_gemv(s, x, y, b, e);
+}
+template <class Sparse, class View>
+void sparse_gemm_rows(const View& s, matrix_view<const float> X, matrix_view<float> Y, std::size_t b, std::size_t e) {
+    if constexpr (sparse_format_traits<Sparse>::row_fused) accumulate_gemm(s, X, Y, b, e);
+}
+/// The sparse part of every row, after the dense part, for formats that
+/// split their own work (row_fused == false); a no-op for the others.
+template <class Sparse, class View, class Executor>
+void sparse_gemv_split(const View& s, const float* x, float* y, const Executor& exec) {
+    if constexpr (!sparse_format_traits<Sparse>::row_fused) accumulate_gemv_split(s, x, y, exec);
+}
+template <class Sparse, class View, class Executor>
+void sparse_gemm_split(const View& s, matrix_view<const float> X, matrix_view<float> Y, const Executor& exec) {
+    if constexpr (!sparse_format_traits<Sparse>::row_fused) accumulate_gemm_split(s, X, Y, exec);
+}
+
 /// Rows per task: enough work per task to amortise scheduling, and a few
 /// tasks per worker so uneven rows balance out.
 inline std::size_t row_tasks(std::size_t rows, std::size_t cols, std::size_t concurrency) {
@@ -73,9 +94,10 @@ void gemv(const quantized_view<Bits, Lut, Sparse, Layout>& W, span<const float> 
             }
             y[r] = acc;
         }
-        accumulate_gemv(W.sparse(), x.data(), y.data(), row_begin, row_end);
+        detail::sparse_gemv_rows<Sparse>(W.sparse(), x.data(), y.data(), row_begin, row_end);
     };
     parallel_blocks(exec, rows, detail::row_tasks(rows, cols, exec.concurrency()), body);
+    detail::sparse_gemv_split<Sparse>(W.sparse(), x.data(), y.data(), exec);
 }
 
 /// Y = W·X for a batch of N activation vectors. X is N × cols (one vector
@@ -112,9 +134,10 @@ void gemm(const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const 
                     Y(b0 + b, r) = acc[b];
             }
         }
-        accumulate_gemm(W.sparse(), X, Y, row_begin, row_end);
+        detail::sparse_gemm_rows<Sparse>(W.sparse(), X, Y, row_begin, row_end);
     };
     parallel_blocks(exec, rows, detail::row_tasks(rows, cols, exec.concurrency()), body);
+    detail::sparse_gemm_split<Sparse>(W.sparse(), X, Y, exec);
 }
 
 }  // namespace reference

@@ -31,8 +31,8 @@ template <int Bits>
 struct has_striped_kernels : std::integral_constant<bool, Bits == 2 || Bits == 3 || Bits == 4 || Bits == 8> {};
 
 /// Bytes ahead of the current read to prefetch: DRAM latency (~250 ns here)
-/// times the bytes a core consumes per ns, with margin.
-constexpr std::size_t prefetch_distance = 4096;
+/// times the bytes a core consumes per ns, with margin (tuned by measurement).
+constexpr std::size_t prefetch_distance = 8192;
 
 /// Entries of the fp32 table a kernel keeps per row: 16 (in registers) or 256 (8-bit, gathered).
 template <int Bits>
@@ -132,6 +132,11 @@ SQLLM_TARGET_AVX2 SQLLM_FORCE_INLINE tables8 make_tables8(const float* table) no
 
 SQLLM_TARGET_AVX2 SQLLM_FORCE_INLINE void prefetch_block(const std::uint32_t* words, int lines) noexcept {
     const char* p = reinterpret_cast<const char*>(words) + prefetch_distance;
+    for (int i = 0; i < lines; ++i) _mm_prefetch(p + 64 * i, _MM_HINT_T0);
+}
+
+SQLLM_TARGET_AVX2 SQLLM_FORCE_INLINE void prefetch_at(const std::uint32_t* words, int lines) noexcept {
+    const char* p = reinterpret_cast<const char*>(words);
     for (int i = 0; i < lines; ++i) _mm_prefetch(p + 64 * i, _MM_HINT_T0);
 }
 
@@ -306,8 +311,17 @@ SQLLM_TARGET_AVX512 void striped_dot2_avx512(const std::uint32_t* row0, std::siz
     for (std::size_t k = 0; k < wide; ++k) {
         const std::uint32_t* w0 = row0 + k * 16 * Bits;
         const std::uint32_t* w1 = row1 + k * 16 * Bits;
-        prefetch_block(w0, Bits);
-        prefetch_block(w1, Bits);
+        // The same block of the rows PAIRS_AHEAD pairs ahead (rows are contiguous).
+        // Rows are contiguous. Measured on a Sapphire Rapids VM (2 threads,
+        // DRAM): 3-bit rows run best prefetching both rows 8 KiB ahead,
+        // 4-bit rows prefetching one row of the pair after next (the
+        // hardware streamer fetches its neighbour): 10-30% over the other.
+        if constexpr (Bits == 3) {
+            prefetch_block(w0, Bits);
+            prefetch_block(w1, Bits);
+        } else {
+            prefetch_at(w0 + 4 * row_words, Bits);
+        }
         d.x = xs.at(k * L::wide_cols);
         __m512i v0[Bits], v1[Bits];
         for (int m = 0; m < Bits; ++m) {

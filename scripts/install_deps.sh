@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what sqllm needs to build its tests, benchmarks and examples on
 # Debian 12 / Ubuntu 22.04+, from the distribution's packages only.
+# --bench adds what bench/run_kernels.sh needs for its chart (matplotlib).
 set -euo pipefail
 packages=(cmake ninja-build g++ clang libxsimd-dev catch2 libbenchmark-dev python3)
+if [ "${1:-}" = "--bench" ]; then packages+=(python3-matplotlib); fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 missing=()

@@ -131,13 +131,13 @@ SQLLM_TARGET_AVX2 SQLLM_FORCE_INLINE tables8 make_tables8(const float* table) no
 }
 
 SQLLM_TARGET_AVX2 SQLLM_FORCE_INLINE void prefetch_block(const std::uint32_t* words, int lines) noexcept {
-    const char* p = reinterpret_cast<const char*>(words) + prefetch_distance;
-    for (int i = 0; i < lines; ++i) _mm_prefetch(p + 64 * i, _MM_HINT_T0);
+    // Integer arithmetic: the address may lie past the array (prefetches never fault).
+    const std::uintptr_t p = reinterpret_cast<std::uintptr_t>(words) + prefetch_distance;
+    for (int i = 0; i < lines; ++i) _mm_prefetch(reinterpret_cast<const char*>(p + 64u * static_cast<unsigned>(i)), _MM_HINT_T0);
 }
 
-SQLLM_TARGET_AVX2 SQLLM_FORCE_INLINE void prefetch_at(const std::uint32_t* words, int lines) noexcept {
-    const char* p = reinterpret_cast<const char*>(words);
-    for (int i = 0; i < lines; ++i) _mm_prefetch(p + 64 * i, _MM_HINT_T0);
+SQLLM_TARGET_AVX2 SQLLM_FORCE_INLINE void prefetch_at(std::uintptr_t p, int lines) noexcept {
+    for (int i = 0; i < lines; ++i) _mm_prefetch(reinterpret_cast<const char*>(p + 64u * static_cast<unsigned>(i)), _MM_HINT_T0);
 }
 
 // ---- AVX-512: 16 lanes ------------------------------------------------------
@@ -320,7 +320,7 @@ SQLLM_TARGET_AVX512 void striped_dot2_avx512(const std::uint32_t* row0, std::siz
             prefetch_block(w0, Bits);
             prefetch_block(w1, Bits);
         } else {
-            prefetch_at(w0 + 4 * row_words, Bits);
+            prefetch_at(reinterpret_cast<std::uintptr_t>(w0) + 4 * row_words * sizeof(std::uint32_t), Bits);
         }
         d.x = xs.at(k * L::wide_cols);
         __m512i v0[Bits], v1[Bits];

@@ -14,15 +14,11 @@
 #include "test_util.hpp"
 
 using namespace sqllm;
+using sqllm_test::gamma;
 using sqllm_test::rng_t;
 using sqllm_test::throws_code;
 
 namespace {
-
-double gamma(std::size_t m) {
-    const double u = std::ldexp(1.0, -24);
-    return static_cast<double>(m) * u / (1.0 - static_cast<double>(m) * u);
-}
 
 template <class Sparse>
 struct sparse_for;

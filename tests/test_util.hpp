@@ -1,6 +1,8 @@
 // Shared helpers for sqllm's tests: seeded random matrices of every kind.
 #pragma once
 
+#include <cmath>
+
 #include <sqllm/sqllm.hpp>
 
 #include <algorithm>
@@ -71,6 +73,13 @@ sqllm::csr_storage<Value, Index> random_csr(rng_t& rng, std::size_t rows, std::s
         s.end_row();
     }
     return s;
+}
+
+/// γ_m = m·u / (1 − m·u), u = 2^-24: the float32 bound on summing m terms
+/// (|error| <= γ_m · Σ|terms|, Higham §3.1).
+inline double gamma(std::size_t m) {
+    const double u = std::ldexp(1.0, -24);
+    return static_cast<double>(m) * u / (1.0 - static_cast<double>(m) * u);
 }
 
 /// Requires that f() throws sqllm::error with the given code.

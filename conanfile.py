@@ -19,6 +19,9 @@ class SqllmConan(ConanFile):
     description = "SqueezeLLM-style LUT weight quantization, bit packing and LUT GEMV/GEMM kernels"
     topics = ("quantization", "llm", "simd", "header-only")
     settings = "os", "arch", "compiler", "build_type"
+    # with_io: the safetensors / quantized-checkpoint headers (include/sqllm/io/) need nlohmann_json.
+    options = {"with_io": [True, False]}
+    default_options = {"with_io": False}
     exports_sources = "include/*", "LICENSE"
     no_copy_source = True
 
@@ -32,6 +35,8 @@ class SqllmConan(ConanFile):
 
     def requirements(self):
         self.requires("xsimd/[>=8.1 <15]")
+        if self.options.with_io:
+            self.requires("nlohmann_json/[>=3.2 <4]")
 
     def validate(self):
         check_min_cppstd(self, 17)
@@ -49,4 +54,5 @@ class SqllmConan(ConanFile):
         self.cpp_info.libdirs = []
         self.cpp_info.set_property("cmake_file_name", "sqllm")
         self.cpp_info.set_property("cmake_target_name", "sqllm::sqllm")
-        self.cpp_info.requires = ["xsimd::xsimd"]
+        # One target: with with_io, sqllm::sqllm also carries nlohmann_json for the io headers.
+        self.cpp_info.requires = ["xsimd::xsimd"] + (["nlohmann_json::nlohmann_json"] if self.options.with_io else [])

@@ -34,6 +34,7 @@ def check_vcpkg():
         assert needed in deps, f"vcpkg.json must depend on {needed}"
 
     stub = """
+cmake_minimum_required(VERSION 3.16)  # vcpkg runs ports with modern policies (IN_LIST, ...)
 set(CURRENT_PACKAGES_DIR "${OUT}/pkg")
 set(PORT sqllm)
 function(vcpkg_cmake_configure)
@@ -81,6 +82,7 @@ def check_conan():
         def __init__(self):
             self.recipe_folder = ROOT
             self.required = []
+            self.options = types.SimpleNamespace(**type(self).default_options)
             self.cpp_info = types.SimpleNamespace(properties={})
             self.cpp_info.set_property = lambda k, v: self.cpp_info.properties.__setitem__(k, v)
 
@@ -110,6 +112,11 @@ def check_conan():
     assert recipe.version == header_version(), recipe.version
     recipe.requirements()
     assert any(r.startswith("xsimd/") for r in recipe.required), recipe.required
+    assert not any(r.startswith("nlohmann_json/") for r in recipe.required), "io must be opt-in"
+    io_recipe = conanfile.SqllmConan()
+    io_recipe.options.with_io = True
+    io_recipe.requirements()
+    assert any(r.startswith("nlohmann_json/") for r in io_recipe.required), io_recipe.required
     recipe.layout()
     recipe.validate()
     recipe.package_info()

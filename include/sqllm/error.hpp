@@ -20,6 +20,7 @@ enum class errc {
     negative_value,    ///< a negative sensitivity
     out_of_range,      ///< a code or index outside its valid range
     corrupt_data,      ///< imported arrays that are inconsistent with each other
+    io_error,          ///< a file that cannot be opened, read, mapped or written
 };
 
 /// Human-readable name of an error code.
@@ -37,6 +38,8 @@ inline const char* to_string(errc code) noexcept {
             return "out of range";
         case errc::corrupt_data:
             return "corrupt data";
+        case errc::io_error:
+            return "I/O error";
     }
     return "unknown error";
 }
@@ -49,6 +52,12 @@ public:
         : std::runtime_error(std::string("sqllm: ") + to_string(code) + ": " + message), code_(code) {}
 
     errc code() const noexcept { return code_; }
+    /// The message alone, without the "sqllm: <kind>: " prefix (to add context and rethrow).
+    const char* message() const noexcept {
+        const char* w = what();
+        const std::size_t skip = std::char_traits<char>::length(to_string(code_)) + 9;  // "sqllm: " + ": "
+        return std::char_traits<char>::length(w) >= skip ? w + skip : w;
+    }
 
 private:
     errc code_;

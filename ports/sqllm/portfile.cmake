@@ -3,6 +3,10 @@
 # (a registry port would fetch a release with vcpkg_from_github instead).
 set(SOURCE_PATH "${CMAKE_CURRENT_LIST_DIR}/../..")
 set(VCPKG_BUILD_TYPE release)  # header-only: one configuration is enough
+set(SQLLM_IO OFF)  # the "io" feature adds sqllm::io and its nlohmann-json dependency
+if("io" IN_LIST FEATURES)
+  set(SQLLM_IO ON)
+endif()
 
 vcpkg_cmake_configure(
     SOURCE_PATH "${SOURCE_PATH}"
@@ -10,6 +14,8 @@ vcpkg_cmake_configure(
         -DSQLLM_BUILD_TESTS=OFF
         -DSQLLM_BUILD_BENCH=OFF
         -DSQLLM_BUILD_EXAMPLES=OFF
+        -DSQLLM_BUILD_TOOLS=OFF
+        -DSQLLM_IO=${SQLLM_IO}
         -DSQLLM_INSTALL=ON
 )
 vcpkg_cmake_install()

@@ -5,6 +5,14 @@
 #include <cstdio>
 #include <vector>
 
+#ifdef CONSUMER_WITH_IO
+#include <sqllm/io/quantized_checkpoint.hpp>
+
+#include <cstdlib>
+#include <string>
+#include <unistd.h>
+#endif
+
 int main() {
     const std::size_t rows = 19, cols = 45;
     std::vector<float> w(rows * cols), x(cols);
@@ -24,6 +32,20 @@ int main() {
         ref += exact * exact;
     }
     const double rel = std::sqrt(err / ref);
+#ifdef CONSUMER_WITH_IO
+    {  // sqllm::io: write the layer as a checkpoint and read it back
+        const std::string path = "consumer_" + std::to_string(::getpid()) + ".safetensors";
+        sqllm::io::safetensors_writer out(path);
+        sqllm::io::write_quantized(out, "layer", q.view());
+        out.finish();
+        const sqllm::io::safetensors_file in(path);
+        const auto layers = sqllm::io::find_quantized_layers(in);
+        const auto back = sqllm::io::load_quantized<4>(in, layers.at(0));
+        std::remove(path.c_str());
+        if (sqllm::dequantize<float>(back.view()) != sqllm::dequantize<float>(q.view())) return 1;
+        std::printf("sqllm::io round trip: ok\n");
+    }
+#endif
     std::printf("sqllm %s consumer: relative error %.4f at %.2f bits/weight\n", SQLLM_VERSION_STRING, rel,
                 q.bits_per_weight());
     return rel < 0.1 ? 0 : 1;

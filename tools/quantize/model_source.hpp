@@ -1,0 +1,109 @@
+// The tensors of an input model, whatever the file format: a safetensors
+// file (memory-mapped, walked tensor by tensor) or a llama2.c .bin.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <sqllm/io/llama2c.hpp>
+#include <sqllm/io/llama2c_metadata.hpp>
+#include <sqllm/io/safetensors.hpp>
+
+namespace sqllm_tool {
+
+namespace sio = sqllm::io;
+
+/// One input tensor: its header and how to get its contents.
+struct source_tensor {
+    std::string name;
+    sio::dtype type = sio::dtype::f32;
+    std::vector<std::size_t> shape;
+    bool is_float() const { return type == sio::dtype::f32 || type == sio::dtype::f16 || type == sio::dtype::bf16; }
+    std::string describe() const {
+        sio::tensor_info t;
+        t.type = type;
+        t.shape = shape;
+        return t.describe();
+    }
+};
+
+/// A model's tensors in file order, read one at a time.
+class model_source {
+public:
+    virtual ~model_source() = default;
+    virtual const std::vector<source_tensor>& tensors() const = 0;
+    /// The tensor as float (float dtypes only).
+    virtual std::vector<float> to_float(std::size_t index) const = 0;
+    /// The tensor's raw little-endian bytes, as stored.
+    virtual std::vector<unsigned char> raw(std::size_t index) const = 0;
+    /// The tensor will not be needed again: drop what holds it in memory.
+    virtual void release(std::size_t) const {}
+    /// Metadata to carry into the output.
+    virtual std::map<std::string, std::string> metadata() const = 0;
+    /// "safetensors" or "llama2c".
+    virtual std::string format() const = 0;
+};
+
+class safetensors_source final : public model_source {
+public:
+    explicit safetensors_source(const std::string& path) : file_(path) {
+        for (const sio::tensor_info& t : file_.tensors())
+            tensors_.push_back({t.name, t.type, t.shape});
+    }
+    const std::vector<source_tensor>& tensors() const override { return tensors_; }
+    std::vector<float> to_float(std::size_t i) const override { return file_.to_float(file_.tensors()[i]); }
+    std::vector<unsigned char> raw(std::size_t i) const override {
+        const auto b = file_.bytes(file_.tensors()[i]);
+        return {b.data(), b.data() + b.size()};
+    }
+    void release(std::size_t i) const override { file_.release(file_.tensors()[i]); }
+    std::map<std::string, std::string> metadata() const override { return file_.metadata(); }
+    std::string format() const override { return "safetensors"; }
+
+private:
+    sio::safetensors_file file_;
+    std::vector<source_tensor> tensors_;
+};
+
+/// A llama2.c model (about 1 MB to 100s of MB): read whole, tensors named as
+/// in sqllm/io/llama2c.hpp. Its config goes into the metadata ("llama2c.*"
+/// keys) so the quantized checkpoint is a complete model.
+class llama2c_source final : public model_source {
+public:
+    explicit llama2c_source(const std::string& path) : model_(sio::read_llama2c(path)) {
+        for (const auto& t : model_.tensors)
+            tensors_.push_back({t.name, sio::dtype::f32, t.shape});
+    }
+    const std::vector<source_tensor>& tensors() const override { return tensors_; }
+    std::vector<float> to_float(std::size_t i) const override { return model_.tensors[i].data; }
+    std::vector<unsigned char> raw(std::size_t i) const override {
+        const auto& d = model_.tensors[i].data;
+        const auto* p = reinterpret_cast<const unsigned char*>(d.data());
+        return {p, p + d.size() * sizeof(float)};
+    }
+    std::map<std::string, std::string> metadata() const override {
+        return sio::llama2c_metadata(model_.config);
+    }
+    std::string format() const override { return "llama2c"; }
+
+private:
+    sio::llama2c_model_file model_;
+    std::vector<source_tensor> tensors_;
+};
+
+/// Opens `path` by its extension: .safetensors, or .bin for llama2.c.
+inline std::unique_ptr<model_source> open_model(const std::string& path) {
+    auto ends = [&](const char* s) {
+        const std::string e(s);
+        return path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0;
+    };
+    if (ends(".safetensors")) return std::make_unique<safetensors_source>(path);
+    if (ends(".bin")) return std::make_unique<llama2c_source>(path);
+    sqllm::detail::fail(sqllm::errc::invalid_argument,
+                        path + ": unknown model format (expected a .safetensors file or a llama2.c .bin)");
+}
+
+}  // namespace sqllm_tool

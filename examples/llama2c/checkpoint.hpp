@@ -132,11 +132,9 @@ inline model load_checkpoint(const std::string& path) {
 /// writes it (load_checkpoint). The one place formats are dispatched.
 /// Throws sqllm::error (errc::invalid_argument for an unknown extension).
 inline model load_model(const std::string& path) {
-    const auto ends_with = [&path](const std::string& suffix) {
-        return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    if (ends_with(".bin")) return load_bin(path);
-    if (ends_with(".safetensors")) return load_checkpoint(path);
+    using sqllm::io::detail::ends_with;
+    if (ends_with(path, ".bin")) return load_bin(path);
+    if (ends_with(path, ".safetensors")) return load_checkpoint(path);
     sqllm::detail::fail(sqllm::errc::invalid_argument,
                         path + ": unknown model format (expected a llama2.c .bin or a .safetensors checkpoint)");
 }

@@ -10,6 +10,7 @@
 
 #include <sqllm/io/llama2c.hpp>
 #include <sqllm/io/llama2c_metadata.hpp>
+#include <sqllm/io/quantized_checkpoint.hpp>  // io::detail::ends_with
 #include <sqllm/io/safetensors.hpp>
 
 namespace sqllm_tool {
@@ -96,12 +97,9 @@ private:
 
 /// Opens `path` by its extension: .safetensors, or .bin for llama2.c.
 inline std::unique_ptr<model_source> open_model(const std::string& path) {
-    auto ends = [&](const char* s) {
-        const std::string e(s);
-        return path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0;
-    };
-    if (ends(".safetensors")) return std::make_unique<safetensors_source>(path);
-    if (ends(".bin")) return std::make_unique<llama2c_source>(path);
+    using sqllm::io::detail::ends_with;
+    if (ends_with(path, ".safetensors")) return std::make_unique<safetensors_source>(path);
+    if (ends_with(path, ".bin")) return std::make_unique<llama2c_source>(path);
     sqllm::detail::fail(sqllm::errc::invalid_argument,
                         path + ": unknown model format (expected a .safetensors file or a llama2.c .bin)");
 }

@@ -7,8 +7,12 @@
 //   read_bw/threads:T
 //   fp32/<rows>x<cols>/batch:B/threads:T
 //   lut/<bits>bit/<lut type>/<sparse>/<rows>x<cols>/batch:B/threads:T
-// and report weight_bytes (per multiply) and GBps (weight bytes per second).
-// bench/report.py turns the JSON output into the table of ratios and the chart.
+// and report weight_bytes (per multiply) and GBps (weight bytes per second);
+// each one's label is the target it ran on (sqllm::kernel_target,
+// sqllm::dense_target). The fp32 yardstick is sqllm::dense_gemv/dense_gemm:
+// the same register tile, prefetch distance, row split and dispatch as the
+// LUT kernels. bench/report.py turns the JSON output into the table of
+// ratios and the chart.
 //
 // Environment: SQLLM_BENCH_SET=targets registers only the shapes and variants
 // the targets name (11008×4096, 3/4-bit, 2 threads, ...); default: all.
@@ -23,7 +27,7 @@
 #include <vector>
 
 #include "pool_executor.hpp"
-#include "yardstick.hpp"
+#include "read_bandwidth.hpp"
 
 namespace {
 
@@ -66,7 +70,7 @@ void read_bw(benchmark::State& state, std::size_t threads) {
     const std::size_t n = 2 * rotation_bytes / sizeof(float);  // 2 GiB: no cache holds it
     auto& buf = pool<std::vector<float>>("read_bw", [&] { return std::vector<float>(n, 1.0f); });
     float partial[2];
-    for (auto _ : state) benchmark::DoNotOptimize(yardstick::read_all(buf.data(), n, executor(threads), partial));
+    for (auto _ : state) benchmark::DoNotOptimize(read_bandwidth::read_all(buf.data(), n, executor(threads), partial));
     state.counters["weight_bytes"] = static_cast<double>(n * sizeof(float));
     state.counters["GBps"] = benchmark::Counter(static_cast<double>(n * sizeof(float)) * state.iterations() / 1e9,
                                                 benchmark::Counter::kIsRate);
@@ -88,25 +92,20 @@ void fp32(benchmark::State& state, std::size_t rows, std::size_t cols, std::size
     });
     const auto X = random_floats(batch * cols, 2);
     std::vector<float> Y(batch * rows);
-    const sqllm::isa level = sqllm::best_isa();
     std::size_t i = 0;
     for (auto _ : state) {
-        const float* W = p.copies[i++ % p.copies.size()].data();
+        const sqllm::matrix_view<const float> W(p.copies[i++ % p.copies.size()].data(), rows, cols);
         if (batch == 1)
-            yardstick::fp32_gemv(level, W, rows, cols, X.data(), Y.data(), executor(threads));
-        else if (level == sqllm::isa::avx512)
-            yardstick::fp32_gemm<sqllm::isa::avx512>(W, rows, cols, {X.data(), batch, cols}, {Y.data(), batch, rows},
-                                                     executor(threads));
+            sqllm::dense_gemv(W, X, Y, executor(threads));
         else
-            yardstick::fp32_gemm<sqllm::isa::avx2>(W, rows, cols, {X.data(), batch, cols}, {Y.data(), batch, rows},
-                                                   executor(threads));
+            sqllm::dense_gemm(W, {X.data(), batch, cols}, {Y.data(), batch, rows}, executor(threads));
         benchmark::DoNotOptimize(Y.data());
         benchmark::ClobberMemory();
     }
     state.counters["weight_bytes"] = static_cast<double>(bytes);
     state.counters["GBps"] =
         benchmark::Counter(static_cast<double>(bytes) * state.iterations() / 1e9, benchmark::Counter::kIsRate);
-    state.SetLabel(sqllm::isa_name(level));
+    state.SetLabel(sqllm::to_string(sqllm::dense_target()));
 }
 
 // ---- LUT kernels ----------------------------------------------------------------
@@ -134,15 +133,12 @@ sqllm::csr_storage<float, std::int32_t> random_sparse<sqllm::csr<>>(std::size_t 
     return make_csr<float, std::int32_t>(rows, cols);
 }
 template <>
-sqllm::balanced_csr_storage<float, std::int32_t> random_sparse<sqllm::balanced_csr<>>(std::size_t rows,
-                                                                                      std::size_t cols, bool) {
-    sqllm::balanced_csr_storage<float, std::int32_t> s;
-    static_cast<sqllm::csr_storage<float, std::int32_t>&>(s) = make_csr<float, std::int32_t>(rows, cols);
-    return s;
+sqllm::csr_storage<float, std::int32_t> random_sparse<sqllm::balanced_csr<>>(std::size_t rows, std::size_t cols, bool) {
+    return make_csr<float, std::int32_t>(rows, cols);
 }
 
 template <int Bits, class Lut, class Sparse>
-using striped_matrix = sqllm::quantized_matrix<Bits, Lut, Sparse, sqllm::striped_layout<Bits>>;
+using striped_matrix = sqllm::quantized_matrix<Bits, Lut, Sparse, sqllm::default_layout<Bits>>;
 
 template <int Bits, class Lut, class Sparse>
 struct lut_pool {
@@ -157,7 +153,7 @@ void lut(benchmark::State& state, std::size_t rows, std::size_t cols, std::size_
         // Random words are random codes (padding codes included: the kernels
         // multiply those by zero); the timing does not depend on the values.
         std::mt19937_64 rng(3);
-        std::vector<std::uint32_t> words(sqllm::striped_layout<Bits>::word_count(rows, cols));
+        std::vector<std::uint32_t> words(sqllm::default_layout<Bits>::word_count(rows, cols));
         for (auto& w : words) w = static_cast<std::uint32_t>(rng());
         std::vector<Lut> table(rows << Bits);
         const auto v = random_floats(table.size(), 4, 0.02f);
@@ -183,7 +179,7 @@ void lut(benchmark::State& state, std::size_t rows, std::size_t cols, std::size_
     state.counters["weight_bytes"] = static_cast<double>(bytes);
     state.counters["GBps"] =
         benchmark::Counter(static_cast<double>(bytes) * state.iterations() / 1e9, benchmark::Counter::kIsRate);
-    state.SetLabel(sqllm::isa_name(sqllm::best_isa()));
+    state.SetLabel(sqllm::to_string(sqllm::kernel_target(p.copies[0].view())));
 }
 
 template <class Lut>

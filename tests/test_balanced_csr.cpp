@@ -1,7 +1,7 @@
 // Nonzero-balanced CSR: the split multiply against float64 on odd shapes,
 // empty rows, one row holding most of the nonzeros (cut by many task ranges),
 // no nonzeros at all, enough nonzeros for many tasks, every executor and
-// batch size; validation and quantization as csr.
+// batch size; validation, import and quantization as csr.
 //
 // Tolerance: a row r with n = nnz_r stored entries computes, in float,
 // y0 + Σ v·x — one rounding per product and one per addition. Recursive
@@ -48,10 +48,13 @@ struct csr_case {
 };
 
 template <class Value, class Index>
-balanced_csr_storage<Value, Index> make_csr(rng_t& rng, const csr_case& k) {
+using balanced_traits = sparse_format_traits<balanced_csr<Value, Index>>;
+
+template <class Value, class Index>
+csr_storage<Value, Index> make_csr(rng_t& rng, const csr_case& k) {
     std::bernoulli_distribution keep(k.density);
     std::normal_distribution<float> d(0.0f, 0.5f);
-    balanced_csr_storage<Value, Index> s;
+    csr_storage<Value, Index> s;
     for (std::size_t r = 0; r < k.rows; ++r) {
         const bool empty = (k.empty_every && r % k.empty_every == 1) || (r >= k.empty_begin && r < k.empty_end);
         for (std::size_t c = 0; c < k.cols && !empty; ++c)
@@ -70,8 +73,9 @@ double value_of(const csr_view<Value, Index>& s, std::size_t i) {
 template <class Value, class Index>
 void check_split(rng_t& rng, const csr_case& k) {
     const auto storage = make_csr<Value, Index>(rng, k);
-    const balanced_csr_view<Value, Index> s = storage.view();
-    validate(s, k.rows, k.cols);
+    using T = balanced_traits<Value, Index>;
+    const csr_view<Value, Index> s = storage.view();
+    T::validate(s, k.rows, k.cols);
     const std::size_t rows = k.rows, cols = k.cols;
     for (std::size_t batch : {1u, 2u, 5u, 17u}) {
         // Strided X and Y: padding must stay untouched.
@@ -97,13 +101,13 @@ void check_split(rng_t& rng, const csr_case& k) {
         auto run = [&](const auto& exec, const char* name) {
             std::vector<float> Y = Y0;
             if (batch == 1)
-                accumulate_gemv_split(s, X.data(), Y.data(), exec);
+                T::gemv_split(s, X.data(), Y.data(), exec);
             else
-                accumulate_gemm_split(s, matrix_view<const float>(X.data(), batch, cols, ldx),
-                                      matrix_view<float>(Y.data(), batch, rows, ldy), exec);
+                T::gemm_split(s, matrix_view<const float>(X.data(), batch, cols, ldx),
+                              matrix_view<float>(Y.data(), batch, rows, ldy), exec);
             for (std::size_t b = 0; b < batch; ++b) {
                 for (std::size_t r = 0; r < rows; ++r) {
-                    INFO(rows << "x" << cols << " nnz " << nonzeros(s) << " batch " << batch << " row " << r << " "
+                    INFO(rows << "x" << cols << " nnz " << T::nonzeros(s) << " batch " << batch << " row " << r << " "
                               << name);
                     REQUIRE(std::fabs(Y[b * ldy + r] - exact[b * rows + r]) <=
                             gamma(nnz_row[r] + 2) * mag[b * rows + r]);
@@ -116,7 +120,7 @@ void check_split(rng_t& rng, const csr_case& k) {
                 for (std::size_t b = 0; b < batch; b += batch - 1) {
                     std::vector<float> y(Y0.begin() + static_cast<std::ptrdiff_t>(b * ldy),
                                          Y0.begin() + static_cast<std::ptrdiff_t>(b * ldy + rows));
-                    accumulate_gemv_split(s, X.data() + b * ldx, y.data(), exec);
+                    T::gemv_split(s, X.data() + b * ldx, y.data(), exec);
                     REQUIRE(std::equal(y.begin(), y.end(), Y.begin() + static_cast<std::ptrdiff_t>(b * ldy)));
                 }
             return Y;
@@ -133,10 +137,12 @@ void check_split(rng_t& rng, const csr_case& k) {
 
 }  // namespace
 
-TEST_CASE("balanced_csr is a sparse format with its own multiply schedule", "[balanced_csr]") {
+TEST_CASE("balanced_csr is csr with another multiply schedule", "[balanced_csr]") {
     using traits = sparse_format_traits<balanced_csr<>>;
-    STATIC_REQUIRE(std::is_same<traits::view, balanced_csr_view<float, std::int32_t>>::value);
-    STATIC_REQUIRE(std::is_same<traits::storage, balanced_csr_storage<float, std::int32_t>>::value);
+    STATIC_REQUIRE(std::is_same<balanced_csr<>, csr<float, std::int32_t, csr_schedule::nonzeros>>::value);
+    STATIC_REQUIRE(std::is_same<traits::view, csr_view<float, std::int32_t>>::value);
+    STATIC_REQUIRE(std::is_same<traits::storage, csr_storage<float, std::int32_t>>::value);
+    STATIC_REQUIRE(is_sparse_format<balanced_csr<half, std::int64_t>>::value);
     STATIC_REQUIRE(!traits::row_fused);
     STATIC_REQUIRE(sparse_format_traits<csr<>>::row_fused);
     STATIC_REQUIRE(sparse_format_traits<no_sparse>::row_fused);
@@ -165,43 +171,68 @@ TEST_CASE("split gemv and gemm match float64 within the summation bound", "[bala
 }
 
 TEST_CASE("split multiply of an empty CSR is a no-op", "[balanced_csr]") {
-    const balanced_csr_storage<> empty;
+    using T = sparse_format_traits<balanced_csr<>>;
+    const csr_storage<> empty;
     const auto s = empty.view();
-    validate(s, 4, 3);
-    REQUIRE(nonzeros(s) == 0);
-    REQUIRE(storage_bytes(s) == 0);
+    T::validate(s, 4, 3);
+    REQUIRE(T::nonzeros(s) == 0);
+    REQUIRE(T::storage_bytes(s) == 0);
     const std::vector<float> x = {1, 2, 3};
     std::vector<float> y = {1, -2, 3, -4};
     const auto y0 = y;
-    accumulate_gemv_split(s, x.data(), y.data(), thread_executor(3));
-    accumulate_gemm_split(s, matrix_view<const float>(x.data(), 1, 3), matrix_view<float>(y.data(), 1, 4),
-                          sequential_executor{});
+    T::gemv_split(s, x.data(), y.data(), thread_executor(3));
+    T::gemm_split(s, matrix_view<const float>(x.data(), 1, 3), matrix_view<float>(y.data(), 1, 4),
+                  sequential_executor{});
     REQUIRE(y == y0);
 }
 
 TEST_CASE("balanced_csr validates, counts and dequantizes as csr", "[balanced_csr]") {
+    using B = sparse_format_traits<balanced_csr<>>;
+    using C = sparse_format_traits<csr<>>;
     rng_t rng(7);
     const auto c = sqllm_test::random_csr<float, std::int32_t>(rng, 20, 30, 0.2);
-    const balanced_csr_view<> s = c.view();
-    validate(s, 20, 30);
-    REQUIRE(nonzeros(s) == nonzeros(c.view()));
-    REQUIRE(storage_bytes(s) == storage_bytes(c.view()));
-    REQUIRE(throws_code([&] { validate(s, 21, 30); }, errc::corrupt_data));  // row pointer count
-    REQUIRE(throws_code([&] { validate(s, 20, 5); }, errc::out_of_range));   // column outside the matrix
+    const auto s = c.view();
+    B::validate(s, 20, 30);
+    REQUIRE(B::nonzeros(s) == C::nonzeros(s));
+    REQUIRE(B::storage_bytes(s) == C::storage_bytes(s));
+    REQUIRE(throws_code([&] { B::validate(s, 21, 30); }, errc::corrupt_data));  // row pointer count
+    REQUIRE(throws_code([&] { B::validate(s, 20, 5); }, errc::out_of_range));   // column outside the matrix
     auto bad = c;
     REQUIRE(bad.row_ptr[3] > 0);
     bad.row_ptr[4] = bad.row_ptr[3] - 1;  // decreasing row pointers
-    REQUIRE(throws_code([&] { validate(balanced_csr_view<>(bad.view()), 20, 30); }, errc::corrupt_data));
+    REQUIRE(throws_code([&] { B::validate(bad.view(), 20, 30); }, errc::corrupt_data));
 
     // Row-range forms equal csr's; add_to_dense too.
     const auto x = sqllm_test::random_normal(rng, 30);
     std::vector<float> a(20, 1.0f), b(20, 1.0f), wa(600, 0.0f), wb(600, 0.0f);
-    accumulate_gemv(s, x.data(), a.data(), 3, 17);
-    accumulate_gemv(c.view(), x.data(), b.data(), 3, 17);
+    B::gemv_rows(s, x.data(), a.data(), 3, 17);
+    C::gemv_rows(s, x.data(), b.data(), 3, 17);
     REQUIRE(a == b);
-    add_to_dense(s, matrix_view<float>(wa.data(), 20, 30));
-    add_to_dense(c.view(), matrix_view<float>(wb.data(), 20, 30));
+    B::add_to_dense(s, matrix_view<float>(wa.data(), 20, 30));
+    C::add_to_dense(s, matrix_view<float>(wb.data(), 20, 30));
     REQUIRE(wa == wb);
+}
+
+TEST_CASE("balanced_csr imports, exports and loads like csr", "[balanced_csr]") {
+    rng_t rng(8);
+    const std::size_t rows = 19, cols = 77;
+    const auto codes = sqllm_test::random_codes(rng, rows * cols, 3);
+    const quantized_matrix<3, half, csr<>> q(rows, cols, sqllm_test::random_lut<half>(rng, rows, 8),
+                                             pack_codes<default_layout<3>>({codes.data(), rows, cols}),
+                                             sqllm_test::random_csr<float, std::int32_t>(rng, rows, cols, 0.05));
+    const reference_checkpoint ck = export_reference(q.view());
+    const reference_arrays<float> arrays{ck.qweight, ck.lookup_table, ck.sparse_rows, ck.sparse_cols, ck.sparse_vals};
+    const auto b = import_reference<3, half, balanced_csr<>>(rows, cols, arrays);
+    const auto br = import_reference<3, half, balanced_csr<>, reference_layout<3>>(rows, cols, arrays);
+    REQUIRE(b.sparse().col_idx == q.sparse().col_idx);
+    REQUIRE(b.sparse().row_ptr == q.sparse().row_ptr);
+    REQUIRE(dequantize<double>(b.view()) == dequantize<double>(q.view()));
+    REQUIRE(dequantize<double>(br.view()) == dequantize<double>(q.view()));
+    const reference_checkpoint back = export_reference(b.view());
+    REQUIRE(back.sparse_rows == ck.sparse_rows);
+    REQUIRE(back.sparse_cols == ck.sparse_cols);
+    REQUIRE(back.sparse_vals == ck.sparse_vals);
+    REQUIRE(back.qweight == ck.qweight);
 }
 
 TEST_CASE("quantize with balanced_csr gives csr's matrix", "[balanced_csr]") {
@@ -215,8 +246,8 @@ TEST_CASE("quantize with balanced_csr gives csr's matrix", "[balanced_csr]") {
     const matrix_view<const float> Wv(W.data(), rows, cols), Sv(S.data(), rows, cols);
     const auto qb = quantize<3, float, balanced_csr<>>(Wv, Sv, o);
     const auto qc = quantize<3, float, csr<>>(Wv, Sv, o);
-    REQUIRE(nonzeros(qb.view().sparse()) > 0);
-    REQUIRE(nonzeros(qb.view().sparse()) == nonzeros(qc.view().sparse()));
+    REQUIRE(qb.view().nonzeros() > 0);
+    REQUIRE(qb.view().nonzeros() == qc.view().nonzeros());
     REQUIRE(qb.storage_bytes() == qc.storage_bytes());
     REQUIRE(dequantize<double>(qb.view()) == dequantize<double>(qc.view()));
     REQUIRE(dequantize<float>(qb.view()) == dequantize<float>(qc.view()));

@@ -277,16 +277,18 @@ TEST_CASE("kmeans_exact_1d matches a plain O(k n^2) DP on larger rows", "[kmeans
     }
 }
 
-TEST_CASE("kmeans_exact_1d: every SIMD path this CPU runs matches the plain DP", "[kmeans_exact]") {
-    // The wide-bracket scan has scalar, AVX2 and AVX-512 versions; each must
-    // reach the same optimum (to the tolerance of check_against: the argmin may
-    // differ only between candidates whose values tie within rounding).
-    using solver = sqllm::detail::kmeans_exact_solver;
+TEST_CASE("kmeans_exact_1d: every target this CPU runs gives the same bits, the plain DP's optimum", "[kmeans_exact]") {
+    // The wide-bracket scan is compiled per target (kernels/driver/argmin.inl);
+    // each must reach the optimum (to the tolerance of check_against), and all
+    // must return identical centroids and objective: quantize() output may not
+    // depend on the CPU it ran on.
     std::mt19937_64 rng(777);
     std::uniform_real_distribution<double> u(0.0, 1.0);
     sqllm::kmeans_exact_workspace ws;
-    const sqllm::isa levels[] = {sqllm::isa::scalar, sqllm::isa::avx2, sqllm::isa::avx512};
+    const sqllm::target_id targets[] = {sqllm::target_id::scalar, sqllm::target_id::avx2, sqllm::target_id::avx512,
+                                        sqllm::target_id::neon};
     const int ks[] = {2, 3, 8, 16, 7};
+    int compared = 0;
     for (int rep = 0; rep < 20; ++rep) {
         const std::size_t n = 37 + static_cast<std::size_t>(rng() % 1500);  // odd sizes, brackets of every width
         std::vector<float> w(n), s(n);
@@ -300,16 +302,31 @@ TEST_CASE("kmeans_exact_1d: every SIMD path this CPU runs matches the plain DP",
         const int k = ks[rep % 5];
         const merged d = merge_points(w, s);
         const double want = reference_dp(d, k);
-        for (const sqllm::isa level : levels) {
-            if (!sqllm::isa_supported(level)) continue;
+        std::vector<float> first;
+        double first_ret = 0;
+        for (const sqllm::target_id t : targets) {
+            if (!sqllm::target_supported(t)) {
+                REQUIRE_THROWS_AS(sqllm::kmeans_exact_1d(t, w.data(), s.data(), n, k, nullptr, ws), sqllm::error);
+                continue;
+            }
             std::vector<float> c(static_cast<std::size_t>(k));
-            const double ret = solver::solve(w.data(), s.data(), n, k, c.data(), ws, level);
-            INFO("rep " << rep << " n " << n << " k " << k << " isa " << sqllm::isa_name(level));
+            const double ret = sqllm::kmeans_exact_1d(t, w.data(), s.data(), n, k, c.data(), ws);
+            INFO("rep " << rep << " n " << n << " k " << k << " target " << sqllm::to_string(t));
             check_against(ret, want, d);
             check_output_shape(c);
             check_returned_objective(w, s, c, ret);
+            if (first.empty()) {
+                first = c;
+                first_ret = ret;
+            } else {
+                REQUIRE(c == first);
+                REQUIRE(ret == first_ret);
+                ++compared;
+            }
         }
     }
+    INFO("targets compared bit for bit: " << compared / 20 + 1);
+    SUCCEED();
 }
 
 TEST_CASE("kmeans_exact_1d degenerate rows", "[kmeans_exact]") {

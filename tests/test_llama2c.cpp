@@ -2,9 +2,6 @@
 // tokenizer readers (real files and malformed ones), encode/decode against
 // the shipped token files, gemv-vs-gemm agreement of the forward pass, and
 // the fp32 dev perplexity of stories260K.
-#include <sqllm/io/llama2c.hpp>
-#include <sqllm/io/llama2c_tokenizer.hpp>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -21,14 +18,16 @@
 #include <vector>
 
 #include "../examples/llama2c/checkpoint.hpp"
+#include "../examples/llama2c/llama2c.hpp"
+#include "../examples/llama2c/llama2c_tokenizer.hpp"
 #include "../examples/llama2c/model.hpp"
 #include "../examples/llama2c/perplexity.hpp"
 #include "catch.hpp"
 #include "test_util.hpp"
 
+using llama2c::llama2c_config;
+using llama2c::llama2c_tokenizer;
 using sqllm::errc;
-using sqllm::io::llama2c_config;
-using sqllm::io::llama2c_tokenizer;
 using sqllm_test::throws_code;
 
 namespace {
@@ -177,7 +176,7 @@ std::vector<int> encode_like_run_c(const llama2c_tokenizer& tok, const std::stri
 // Checkpoint reader
 
 TEST_CASE("read_llama2c reads stories260K: config, names, shapes, file order", "[llama2c]") {
-    const auto file = sqllm::io::read_llama2c(model_path);
+    const auto file = llama2c::read_llama2c(model_path);
     const llama2c_config& c = file.config;
     CHECK(c.dim == 64);
     CHECK(c.hidden_dim == 172);
@@ -224,7 +223,7 @@ TEST_CASE("read_llama2c reads stories260K: config, names, shapes, file order", "
     CHECK(file.tensors.back().data.back() == last);
 
     // The same names, in the same order, as the Fisher file's layer matrices.
-    const auto names = sqllm::io::llama2c_tensor_names(c);
+    const auto names = llama2c::llama2c_tensor_names(c);
     REQUIRE(names.size() == file.tensors.size());
     for (std::size_t i = 0; i < names.size(); ++i) {
         CHECK(names[i].name == file.tensors[i].name);
@@ -236,7 +235,7 @@ TEST_CASE("read_llama2c: optional RoPE tables, separate classifier", "[llama2c]"
     temp_dir dir;
     SECTION("shared classifier, with and without the RoPE tables") {
         for (std::size_t rope : {std::size_t(0), small_rope}) {
-            const auto f = sqllm::io::read_llama2c(dir.write("m.bin", model_bytes(small, small_weights + rope)));
+            const auto f = llama2c::read_llama2c(dir.write("m.bin", model_bytes(small, small_weights + rope)));
             CHECK(f.config.shared_classifier);
             CHECK(f.tensors.size() == 1 + 9 * 2 + 1);
             CHECK(f.at("layers.1.w3").shape == std::vector<std::size_t>{12, 8});
@@ -246,14 +245,14 @@ TEST_CASE("read_llama2c: optional RoPE tables, separate classifier", "[llama2c]"
     SECTION("negative vocab_size: the classifier follows the RoPE tables") {
         auto h = small;
         h[5] = -10;
-        const auto f = sqllm::io::read_llama2c(dir.write("m.bin", model_bytes(h, small_weights + small_rope + 80)));
+        const auto f = llama2c::read_llama2c(dir.write("m.bin", model_bytes(h, small_weights + small_rope + 80)));
         CHECK_FALSE(f.config.shared_classifier);
         CHECK(f.config.vocab_size == 10);
         const auto& out = f.at("output");
         CHECK(out.shape == std::vector<std::size_t>{10, 8});
         CHECK(out.data.front() == float(small_weights + small_rope) / 1024.0f);
         // run.c reads the classifier after the tables: without them the size is wrong.
-        CHECK(throws_code([&] { sqllm::io::read_llama2c(dir.write("n.bin", model_bytes(h, small_weights + 80))); },
+        CHECK(throws_code([&] { llama2c::read_llama2c(dir.write("n.bin", model_bytes(h, small_weights + 80))); },
                           errc::corrupt_data));
     }
 }
@@ -261,12 +260,12 @@ TEST_CASE("read_llama2c: optional RoPE tables, separate classifier", "[llama2c]"
 TEST_CASE("read_llama2c rejects malformed checkpoints", "[llama2c]") {
     temp_dir dir;
     const auto throws = [&](const std::string& bytes, errc code) {
-        return throws_code([&] { sqllm::io::read_llama2c(dir.write("bad.bin", bytes)); }, code);
+        return throws_code([&] { llama2c::read_llama2c(dir.write("bad.bin", bytes)); }, code);
     };
     const std::string good = model_bytes(small, small_weights + small_rope);
-    REQUIRE_NOTHROW(sqllm::io::read_llama2c(dir.write("good.bin", good)));
+    REQUIRE_NOTHROW(llama2c::read_llama2c(dir.write("good.bin", good)));
 
-    CHECK(throws_code([&] { sqllm::io::read_llama2c(dir.write("x", "") + ".missing"); }, errc::io_error));
+    CHECK(throws_code([&] { llama2c::read_llama2c(dir.write("x", "") + ".missing"); }, errc::io_error));
     CHECK(throws(good.substr(0, 27), errc::corrupt_data));                     // shorter than the header
     CHECK(throws("", errc::corrupt_data));                                     // empty
     CHECK(throws(good.substr(0, good.size() - 1), errc::corrupt_data));        // truncated mid-float
@@ -317,7 +316,7 @@ TEST_CASE("read_llama2c error messages name the file and the problem", "[llama2c
     temp_dir dir;
     const std::string path = dir.write("trunc.bin", model_bytes(small, small_weights - 1));
     try {
-        sqllm::io::read_llama2c(path);
+        llama2c::read_llama2c(path);
         FAIL("no exception");
     } catch (const sqllm::error& e) {
         const std::string what = e.what();
@@ -330,7 +329,7 @@ TEST_CASE("read_llama2c error messages name the file and the problem", "[llama2c
 // Tokenizer
 
 TEST_CASE("read_llama2c_tokenizer reads tok512 and rejects malformed files", "[llama2c][tokenizer]") {
-    const auto tok = sqllm::io::read_llama2c_tokenizer(tokenizer_path, 512);
+    const auto tok = llama2c::read_llama2c_tokenizer(tokenizer_path, 512);
     CHECK(tok.vocab_size() == 512);
     CHECK(tok.piece(1) == "\n<s>\n");
     CHECK(tok.piece(3 + 0x41) == "<0x41>");
@@ -342,9 +341,9 @@ TEST_CASE("read_llama2c_tokenizer reads tok512 and rejects malformed files", "[l
     temp_dir dir;
     const std::string raw = slurp(tokenizer_path);
     const auto throws = [&](const std::string& bytes, int vocab, errc code) {
-        return throws_code([&] { sqllm::io::read_llama2c_tokenizer(dir.write("t.bin", bytes), vocab); }, code);
+        return throws_code([&] { llama2c::read_llama2c_tokenizer(dir.write("t.bin", bytes), vocab); }, code);
     };
-    CHECK(throws_code([&] { sqllm::io::read_llama2c_tokenizer(data_dir + "missing.bin", 512); }, errc::io_error));
+    CHECK(throws_code([&] { llama2c::read_llama2c_tokenizer(data_dir + "missing.bin", 512); }, errc::io_error));
     CHECK(throws(raw, 511, errc::corrupt_data));  // bytes after the last token
     CHECK(throws(raw, 513, errc::corrupt_data));  // ends early
     CHECK(throws(raw, 100, errc::invalid_argument));
@@ -359,7 +358,7 @@ TEST_CASE("read_llama2c_tokenizer reads tok512 and rejects malformed files", "[l
             s += f32(0.0f) + i32(1) + "b";
         return s;
     };
-    CHECK_NOTHROW(sqllm::io::read_llama2c_tokenizer(dir.write("ok.bin", file(4, 3, -1.0f)), 259));
+    CHECK_NOTHROW(llama2c::read_llama2c_tokenizer(dir.write("ok.bin", file(4, 3, -1.0f)), 259));
     CHECK(throws(file(0, 0, 0.0f), 259, errc::corrupt_data));   // max_token_length 0
     CHECK(throws(file(-1, 0, 0.0f), 259, errc::corrupt_data));  // negative max_token_length
     CHECK(throws(file(4, -1, 0.0f), 259, errc::corrupt_data));  // negative length
@@ -373,7 +372,7 @@ TEST_CASE("encode reproduces calib.u16 and dev.u16 from the text, story by story
     // the text between two "<|endoftext|>" lines without its final newline,
     // encoded on its own (one dummy prefix per story) with BOS and no EOS.
     // Inner newlines are kept and become the byte-fallback token <0x0A>.
-    const auto tok = sqllm::io::read_llama2c_tokenizer(tokenizer_path, 512);
+    const auto tok = llama2c::read_llama2c_tokenizer(tokenizer_path, 512);
     for (const char* name : {"dev", "calib"}) {
         INFO(name);
         const auto stories = read_stories(data_dir + name + ".txt");
@@ -393,7 +392,7 @@ TEST_CASE("encode reproduces calib.u16 and dev.u16 from the text, story by story
 }
 
 TEST_CASE("encode matches run.c's quadratic algorithm on random text", "[llama2c][tokenizer]") {
-    const auto tok = sqllm::io::read_llama2c_tokenizer(tokenizer_path, 512);
+    const auto tok = llama2c::read_llama2c_tokenizer(tokenizer_path, 512);
     // Pieces of text the vocabulary has, and some it has not (multi-byte
     // characters, stray continuation bytes, truncated sequences, controls).
     const std::vector<std::string> alphabet = {"a",
@@ -444,7 +443,7 @@ TEST_CASE("encode matches run.c's quadratic algorithm on random text", "[llama2c
 }
 
 TEST_CASE("decode: leading space after BOS, raw bytes, round trip of the dev stories", "[llama2c][tokenizer]") {
-    const auto tok = sqllm::io::read_llama2c_tokenizer(tokenizer_path, 512);
+    const auto tok = llama2c::read_llama2c_tokenizer(tokenizer_path, 512);
     const int the = tok.find(" the");
     REQUIRE(the >= 0);
     CHECK(tok.decode(llama2c_tokenizer::bos_id, the) == "the");

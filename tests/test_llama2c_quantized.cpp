@@ -1,8 +1,10 @@
 // The llama2c example on a quantized checkpoint: stories260K quantized by the
 // library, written as a SqueezeLLM-layout safetensors file, loaded back
 // (codes repacked into the CPU layout), and run through sqllm's kernels.
-#include <sqllm/io/llama2c_metadata.hpp>
 #include <sqllm/io/quantized_checkpoint.hpp>
+#include <sqllm/io/safetensors.hpp>
+#include <sqllm/matrix/dequantize.hpp>
+#include <sqllm/quantize/quantize.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -11,6 +13,7 @@
 
 #include "../examples/llama2c/calibrate.hpp"
 #include "../examples/llama2c/checkpoint.hpp"
+#include "../examples/llama2c/llama2c_metadata.hpp"
 #include "../examples/llama2c/model.hpp"
 #include "../examples/llama2c/perplexity.hpp"
 #include "catch.hpp"
@@ -40,10 +43,10 @@ using qmatrix = sqllm::quantized_matrix<3, float, sqllm::csr<float, std::int32_t
 /// Returns the dequantized matrices by name.
 template <class Edit>
 std::map<std::string, std::vector<float>> write_quantized_model(const std::string& path, Edit edit) {
-    const auto file = sqllm::io::read_llama2c(data_dir + "stories260K.bin");
+    const auto file = llama2c::read_llama2c(data_dir + "stories260K.bin");
     const sqllm::io::safetensors_file fisher(data_dir + "fisher.safetensors");
     sqllm::io::safetensors_writer out(path);
-    for (const auto& kv : sqllm::io::llama2c_metadata(file.config))
+    for (const auto& kv : llama2c::llama2c_metadata(file.config))
         out.set_metadata(kv.first, kv.second);
     std::map<std::string, std::vector<float>> dequantized;
     sqllm::quantize_options opt;

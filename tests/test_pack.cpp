@@ -2,7 +2,6 @@
 // pack / unpack / repack for every code width and awkward column counts.
 #include <sqllm/layout/pack.hpp>
 #include <sqllm/layout/reference.hpp>
-#include <sqllm/layout/row_stream.hpp>
 
 #include "catch.hpp"
 #include "test_util.hpp"
@@ -54,18 +53,21 @@ TEMPLATE_TEST_CASE_SIG("pack/unpack/repack round-trip on random codes", "[pack]"
             const auto codes = sqllm_test::random_codes(rng, rows * cols, Bits);
             const matrix_view<const code_t> cv(codes.data(), rows, cols);
             const auto ref = pack_codes<reference_layout<Bits>>(cv);
-            const auto row = pack_codes<row_stream_layout<Bits>>(cv);
             REQUIRE(ref.size() == group_count(cols) * Bits * rows);
-            REQUIRE(row.size() == ref.size());
             REQUIRE(unpack_codes<reference_layout<Bits>>(ref, rows, cols) == codes);
-            REQUIRE(unpack_codes<row_stream_layout<Bits>>(row, rows, cols) == codes);
-            // Repacking is lossless both ways, and row_stream is reference transposed word for word.
-            REQUIRE(repack<row_stream_layout<Bits>, reference_layout<Bits>>(ref, rows, cols) == row);
-            REQUIRE(repack<reference_layout<Bits>, row_stream_layout<Bits>>(row, rows, cols) == ref);
-            const std::size_t wpr = row_stream_layout<Bits>::words_per_row(cols);
+            // Row r's stream is qweight[w][r]: each row, read as one LSB-first
+            // bit stream over its words, holds its codes in column order.
+            const std::size_t wpr = group_count(cols) * Bits;
             for (std::size_t r = 0; r < rows; ++r)
-                for (std::size_t w = 0; w < wpr; ++w)
-                    REQUIRE(row[r * wpr + w] == ref[w * rows + r]);
+                for (std::size_t c = 0; c < cols; ++c) {
+                    unsigned code = 0;
+                    for (int k = 0; k < Bits; ++k) {
+                        const std::size_t b = c * Bits + static_cast<std::size_t>(k);
+                        code |= ((ref[(b / 32) * rows + r] >> (b % 32)) & 1u) << k;
+                    }
+                    REQUIRE(code == codes[r * cols + c]);
+                }
+            REQUIRE(wpr * rows == ref.size());
             // Random access agrees with group decoding.
             for (std::size_t i = 0; i < codes.size(); i += 7)
                 REQUIRE(reference_layout<Bits>::get(ref.data(), rows, cols, i / cols, i % cols) == codes[i]);
@@ -113,7 +115,7 @@ TEMPLATE_TEST_CASE_SIG("striped layout: definition, round-trip, lossless repacki
 
 TEST_CASE("padding codes of a partial last group are zero", "[pack]") {
     std::vector<code_t> codes(33, 7);
-    const auto words = pack_codes<row_stream_layout<3>>(matrix_view<const code_t>(codes.data(), 1, 33));
+    const auto words = pack_codes<reference_layout<3>>(matrix_view<const code_t>(codes.data(), 1, 33));
     REQUIRE(words.size() == 6);
     REQUIRE(words[3] == 7u);  // code 32 only; codes 33..63 are zero
     REQUIRE(words[4] == 0u);
@@ -124,9 +126,9 @@ TEST_CASE("bad input to packing", "[pack][errors]") {
     std::vector<code_t> codes(40, 1);
     codes[37] = 8;  // does not fit 3 bits
     REQUIRE(sqllm_test::throws_code(
-        [&] { pack_codes<row_stream_layout<3>>(matrix_view<const code_t>(codes.data(), 1, 40)); }, errc::out_of_range));
+        [&] { pack_codes<striped_layout<3>>(matrix_view<const code_t>(codes.data(), 1, 40)); }, errc::out_of_range));
     std::vector<std::uint32_t> words(5);  // 3-bit, 40 columns needs 6 words
-    REQUIRE(sqllm_test::throws_code([&] { unpack_codes<row_stream_layout<3>>(words, 1, 40); }, errc::shape_mismatch));
-    REQUIRE(sqllm_test::throws_code([&] { repack<reference_layout<3>, row_stream_layout<3>>(words, 1, 40); },
+    REQUIRE(sqllm_test::throws_code([&] { unpack_codes<reference_layout<3>>(words, 1, 40); }, errc::shape_mismatch));
+    REQUIRE(sqllm_test::throws_code([&] { repack<striped_layout<3>, reference_layout<3>>(words, 1, 40); },
                                     errc::shape_mismatch));
 }

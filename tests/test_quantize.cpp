@@ -242,7 +242,7 @@ TEST_CASE("quantize keeps the requested fraction and reports it", "[quantize]") 
     o.sparse.outlier_fraction = 0.004;
     quantize_report rep;
     const auto q = quantize<3>(mv(W, rows, cols), mv(S, rows, cols), o, sequential_executor{}, &rep);
-    const std::size_t nnz = nonzeros(q.view().sparse());
+    const std::size_t nnz = q.view().nonzeros();
     REQUIRE(nnz == rep.sparse.sensitive_kept + rep.sparse.outliers_kept);
     REQUIRE(rep.sparse.outliers_kept == static_cast<std::size_t>(rows * cols * 0.004));
     // Squared error of the report equals the dequantized error.

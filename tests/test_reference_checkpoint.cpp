@@ -24,7 +24,7 @@ template <int Bits, class Lut>
 quantized_matrix<Bits, Lut> random_matrix(rng_t& rng, std::size_t rows, std::size_t cols, double density) {
     const auto codes = sqllm_test::random_codes(rng, rows * cols, Bits);
     return quantized_matrix<Bits, Lut>(rows, cols, sqllm_test::random_lut<Lut>(rng, rows, 1 << Bits),
-                                       pack_codes<row_stream_layout<Bits>>({codes.data(), rows, cols}),
+                                       pack_codes<default_layout<Bits>>({codes.data(), rows, cols}),
                                        sqllm_test::random_csr<float, std::int32_t>(rng, rows, cols, density));
 }
 
@@ -78,7 +78,9 @@ TEST_CASE("a dense-only checkpoint (no CSR arrays) imports, into either sparse f
     const auto a = import_reference<4, float, no_sparse>(6, 64, arrays_of(ck, ck.lookup_table));
     const auto b = import_reference<4, float, csr<>>(6, 64, arrays_of(ck, ck.lookup_table));
     REQUIRE(a.storage_bytes() == b.storage_bytes());
-    REQUIRE(a.storage_bytes() == 6 * 2 * 4 * 4 + 6 * 16 * 4);
+    // Codes in the default (striped) layout, padded to 256 columns, and the LUT.
+    REQUIRE(a.storage_bytes() == default_layout<4>::word_count(6, 64) * 4 + 6 * 16 * 4);
+    REQUIRE(default_layout<4>::word_count(6, 64) == 6 * 256 / 32 * 4);
 }
 
 TEST_CASE("a viewed reference checkpoint multiplies like the imported one", "[reference]") {
@@ -91,10 +93,22 @@ TEST_CASE("a viewed reference checkpoint multiplies like the imported one", "[re
         csr_view<float, std::int32_t>{ck.sparse_rows, ck.sparse_cols, ck.sparse_vals});
     const auto x = sqllm_test::random_normal(rng, 70);
     std::vector<float> y1(21), y2(21);
-    gemv(isa::scalar, q.view(), x, y1);  // the reference kernel on both layouts:
-    gemv(isa::scalar, v, x, y2);
+    reference::gemv(q.view(), x, y1);  // the oracle on both layouts:
+    reference::gemv(v, x, y2);
     REQUIRE(y1 == y2);  // same arithmetic in the same order
-    REQUIRE(v.storage_bytes() == q.storage_bytes());
+    // The view holds exactly the checkpoint's arrays; the imported copy pads rows to 256 columns.
+    REQUIRE(v.storage_bytes() ==
+            (ck.qweight.size() + ck.lookup_table.size() + ck.sparse_vals.size()) * 4 +
+                (ck.sparse_rows.size() + ck.sparse_cols.size()) * 4);
+    REQUIRE(q.storage_bytes() - v.storage_bytes() ==
+            (default_layout<3>::word_count(21, 70) - reference_layout<3>::word_count(21, 70)) * 4);
+    // And every target's kernels agree with the oracle on the view.
+    for (target_id t : {target_id::scalar, target_id::avx2, target_id::avx512, target_id::neon}) {
+        if (!target_supported(t)) continue;
+        std::vector<float> y3(21);
+        gemv(t, v, x, y3);
+        for (std::size_t r = 0; r < 21; ++r) REQUIRE(std::fabs(y3[r] - y1[r]) <= 1e-4f * (1.0f + std::fabs(y1[r])));
+    }
 }
 
 TEST_CASE("bad reference arrays give a clear error", "[reference][errors]") {

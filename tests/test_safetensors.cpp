@@ -249,7 +249,7 @@ TEMPLATE_TEST_CASE_SIG("quantized layers round-trip through a safetensors checkp
     temp_path p("ck.safetensors");
     const auto dense = quantized_sample<Bits, Lut>(rng, 37, 100, false);  // 100: not a multiple of 32
     const auto sparse = quantized_sample<Bits, Lut>(rng, 21, 64, true);
-    REQUIRE(nonzeros(sparse.view().sparse()) > 0);
+    REQUIRE(sparse.view().nonzeros() > 0);
     const dtype lut_type = std::is_same<Lut, half>::value ? dtype::f16 : dtype::f32;
     {
         safetensors_writer w(p.path);
@@ -271,7 +271,7 @@ TEMPLATE_TEST_CASE_SIG("quantized layers round-trip through a safetensors checkp
     REQUIRE_FALSE(d.has_sparse);
     REQUIRE(f.find("model.layers.0.dense.rows") == nullptr);  // dense-only: no CSR arrays
     REQUIRE(s.has_sparse);
-    REQUIRE(s.nnz == nonzeros(sparse.view().sparse()));
+    REQUIRE(s.nnz == sparse.view().nonzeros());
     REQUIRE(f.at("model.layers.0.dense.qweight").shape == std::vector<std::size_t>{4 * Bits, 37});
     REQUIRE(is_quantized_array(layers, "model.layers.0.sparse.vals"));
     REQUIRE_FALSE(is_quantized_array(layers, "model.norm"));

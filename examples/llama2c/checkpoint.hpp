@@ -1,7 +1,8 @@
 // checkpoint.hpp — a llama2.c model from a safetensors checkpoint, as written
 // by sqllm-quantize: quantized linear layers run sqllm's LUT kernels
-// (codes repacked once into the CPU's striped layout), every other tensor
-// (embedding, norms, any linear left unquantized) stays fp32.
+// (codes repacked once into sqllm::default_layout, the CPU kernels' striped
+// layout), every other tensor (embedding, norms, any linear left unquantized)
+// stays fp32.
 #pragma once
 
 #include <algorithm>
@@ -10,12 +11,16 @@
 #include <string>
 #include <vector>
 
-#include <sqllm/io/llama2c_metadata.hpp>
+#include <sqllm/error.hpp>
 #include <sqllm/io/quantized_checkpoint.hpp>
+#include <sqllm/io/safetensors.hpp>
 #include <sqllm/kernels/gemm.hpp>
 #include <sqllm/kernels/gemv.hpp>
+#include <sqllm/matrix/quantized_matrix.hpp>
+#include <sqllm/sparse/csr.hpp>
 
 #include "linear.hpp"
+#include "llama2c_metadata.hpp"
 #include "model.hpp"
 
 namespace llama2c {
@@ -26,7 +31,8 @@ namespace llama2c {
 template <int Bits>
 class quantized_linear final : public linear {
 public:
-    using matrix = sqllm::quantized_matrix<Bits, float, sqllm::csr<float, std::int32_t>, sqllm::striped_layout<Bits>>;
+    /// Layout: sqllm::default_layout<Bits> (striped), what load_quantized repacks into.
+    using matrix = sqllm::quantized_matrix<Bits, float, sqllm::csr<float, std::int32_t>>;
 
     explicit quantized_linear(matrix m) : m_(std::move(m)) {}
 
@@ -42,7 +48,7 @@ public:
     /// multiple of 256 columns), LUTs and the CSR arrays.
     std::size_t storage_bytes() const override { return m_.storage_bytes(); }
     std::string describe() const override {
-        const std::size_t nnz = sqllm::nonzeros(m_.view().sparse());
+        const std::size_t nnz = m_.view().nonzeros();
         return std::to_string(Bits) + "-bit LUT" + (nnz ? " + CSR" : "");
     }
 
@@ -65,8 +71,8 @@ inline std::unique_ptr<linear> load_quantized_linear(const sqllm::io::safetensor
         case 8: return std::make_unique<quantized_linear<8>>(load_quantized<8>(file, info));
         default: break;
     }
-    sqllm::detail::fail(sqllm::errc::corrupt_data, file.path() + ": layer \"" + info.name + "\" has " +
-                                                       std::to_string(info.bits) + "-bit codes");
+    throw sqllm::error(sqllm::errc::corrupt_data,
+                       file.path() + ": layer \"" + info.name + "\" has " + std::to_string(info.bits) + "-bit codes");
 }
 
 /// Loads a model from a safetensors checkpoint carrying the llama2c.* config
@@ -79,13 +85,13 @@ inline model load_checkpoint(const std::string& path) {
     const sqllm::io::safetensors_file file(path);
     const auto quantized = sqllm::io::find_quantized_layers(file);
     model m;
-    m.config = sqllm::io::llama2c_config_from_metadata(file.metadata(), path);
+    m.config = llama2c_config_from_metadata(file.metadata(), path);
     std::vector<std::string> used;
 
     const auto floats = [&](const std::string& name, const std::vector<std::size_t>& shape) {
         const sqllm::io::tensor_info& t = file.at(name);
         if (t.shape != shape)
-            sqllm::detail::fail(sqllm::errc::shape_mismatch, path + ": \"" + name + "\" is " + t.describe());
+            throw sqllm::error(sqllm::errc::shape_mismatch, path + ": \"" + name + "\" is " + t.describe());
         used.push_back(name);
         return file.to_float(t);
     };
@@ -122,7 +128,8 @@ inline model load_checkpoint(const std::string& path) {
     }
     for (const auto& t : file.tensors())
         if (std::find(used.begin(), used.end(), t.name) == used.end())
-            sqllm::detail::fail(sqllm::errc::corrupt_data, path + ": tensor \"" + t.name + "\" is not part of the model");
+            throw sqllm::error(sqllm::errc::corrupt_data,
+                               path + ": tensor \"" + t.name + "\" is not part of the model");
     validate(m);
     return m;
 }
@@ -132,11 +139,13 @@ inline model load_checkpoint(const std::string& path) {
 /// writes it (load_checkpoint). The one place formats are dispatched.
 /// Throws sqllm::error (errc::invalid_argument for an unknown extension).
 inline model load_model(const std::string& path) {
-    using sqllm::io::detail::ends_with;
-    if (ends_with(path, ".bin")) return load_bin(path);
-    if (ends_with(path, ".safetensors")) return load_checkpoint(path);
-    sqllm::detail::fail(sqllm::errc::invalid_argument,
-                        path + ": unknown model format (expected a llama2.c .bin or a .safetensors checkpoint)");
+    const auto ends_with = [&path](const std::string& suffix) {
+        return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (ends_with(".bin")) return load_bin(path);
+    if (ends_with(".safetensors")) return load_checkpoint(path);
+    throw sqllm::error(sqllm::errc::invalid_argument,
+                       path + ": unknown model format (expected a llama2.c .bin or a .safetensors checkpoint)");
 }
 
 }  // namespace llama2c

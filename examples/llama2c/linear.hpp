@@ -51,12 +51,12 @@ public:
     /// errc::shape_mismatch when the size is not rows · cols.
     dense_linear(std::size_t rows, std::size_t cols, const std::vector<float>& weights) : rows_(rows), cols_(cols) {
         if (rows == 0 || cols == 0)
-            sqllm::detail::fail(sqllm::errc::invalid_argument, "dense_linear: empty " + std::to_string(rows) + " x " +
-                                                                   std::to_string(cols) + " matrix");
+            throw sqllm::error(sqllm::errc::invalid_argument, "dense_linear: empty " + std::to_string(rows) + " x " +
+                                                                  std::to_string(cols) + " matrix");
         if (weights.size() / cols != rows || weights.size() % cols != 0)
-            sqllm::detail::fail(sqllm::errc::shape_mismatch, "dense_linear: " + std::to_string(weights.size()) +
-                                                                 " weights for a " + std::to_string(rows) + " x " +
-                                                                 std::to_string(cols) + " matrix");
+            throw sqllm::error(sqllm::errc::shape_mismatch, "dense_linear: " + std::to_string(weights.size()) +
+                                                                " weights for a " + std::to_string(rows) + " x " +
+                                                                std::to_string(cols) + " matrix");
         wt_.resize(weights.size());
         for (std::size_t r = 0; r < rows; ++r)
             for (std::size_t c = 0; c < cols; ++c)

@@ -21,10 +21,9 @@
 #include <string>
 #include <vector>
 
-#include <sqllm/io/llama2c_tokenizer.hpp>
-
 #include "calibrate.hpp"
 #include "checkpoint.hpp"
+#include "llama2c_tokenizer.hpp"
 #include "model.hpp"
 #include "perplexity.hpp"
 
@@ -156,7 +155,7 @@ int run_generate(const arguments& args) {
     const long long seed = args.integer("seed", 42, 0, (1LL << 62));
 
     const llama2c::model m = llama2c::load_model(args.positional[0]);
-    const auto tok = sqllm::io::read_llama2c_tokenizer(args.positional[1], m.config.vocab_size);
+    const auto tok = llama2c::read_llama2c_tokenizer(args.positional[1], m.config.vocab_size);
     llama2c::engine e(m);
     std::mt19937_64 rng(static_cast<std::uint64_t>(seed));
 
@@ -181,7 +180,7 @@ int run_generate(const arguments& args) {
     while (tokens.size() < limit) {
         const int next = temperature == 0.0 ? argmax(logits, m.config.vocab_size)
                                             : sample(logits, m.config.vocab_size, temperature, rng);
-        if (next == sqllm::io::llama2c_tokenizer::bos_id || next == sqllm::io::llama2c_tokenizer::eos_id)
+        if (next == llama2c::llama2c_tokenizer::bos_id || next == llama2c::llama2c_tokenizer::eos_id)
             break;  // the model ends a story by starting the next one
         std::fputs(tok.decode(tokens.back(), next).c_str(), stdout);
         std::fflush(stdout);

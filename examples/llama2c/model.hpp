@@ -27,9 +27,9 @@
 #include <vector>
 
 #include <sqllm/error.hpp>
-#include <sqllm/io/llama2c.hpp>
 
 #include "linear.hpp"
+#include "llama2c.hpp"
 
 namespace llama2c {
 
@@ -44,7 +44,7 @@ struct layer {
 /// config.shared_classifier), per layer wq dim × dim, wk and wv kv_dim × dim,
 /// wo dim × dim, w1 and w3 hidden × dim, w2 dim × hidden.
 struct model {
-    sqllm::io::llama2c_config config;              ///< hyper-parameters
+    llama2c_config config;                         ///< hyper-parameters
     std::vector<float> tok_embeddings, rms_final;  ///< fp32 always
     std::unique_ptr<linear> classifier;            ///< logits = classifier · RMSNorm(x)
     std::vector<layer> layers;                     ///< config.n_layers blocks
@@ -68,7 +68,7 @@ inline std::unique_ptr<linear>& linear_of(layer& l, const std::string& kind) {
     if (kind == "w1") return l.w1;
     if (kind == "w2") return l.w2;
     if (kind == "w3") return l.w3;
-    sqllm::detail::fail(sqllm::errc::invalid_argument, "no linear layer kind \"" + kind + "\"");
+    throw sqllm::error(sqllm::errc::invalid_argument, "no linear layer kind \"" + kind + "\"");
 }
 
 /// The linear `kind` (one of linear_kinds()) of layer `l`.
@@ -82,27 +82,27 @@ inline const std::unique_ptr<linear>& linear_of(const layer& l, const std::strin
 /// for a missing linear layer.
 inline void validate(const model& m) {
     const auto& c = m.config;
-    sqllm::io::validate_llama2c_config(c, "model");
+    validate_llama2c_config(c, "model");
     using sz = std::size_t;
     const sz dim = sz(c.dim), hidden = sz(c.hidden_dim), kv = sz(c.kv_dim()), vocab = sz(c.vocab_size);
     const auto vec = [](const std::vector<float>& v, sz n, const std::string& name) {
         if (v.size() != n)
-            sqllm::detail::fail(sqllm::errc::shape_mismatch, "model: " + name + " has " + std::to_string(v.size()) +
-                                                                 " values, expected " + std::to_string(n));
+            throw sqllm::error(sqllm::errc::shape_mismatch, "model: " + name + " has " + std::to_string(v.size()) +
+                                                                " values, expected " + std::to_string(n));
     };
     const auto mat = [](const std::unique_ptr<linear>& w, sz rows, sz cols, const std::string& name) {
-        if (!w) sqllm::detail::fail(sqllm::errc::invalid_argument, "model: " + name + " is missing");
+        if (!w) throw sqllm::error(sqllm::errc::invalid_argument, "model: " + name + " is missing");
         if (w->rows() != rows || w->cols() != cols)
-            sqllm::detail::fail(sqllm::errc::shape_mismatch, "model: " + name + " is " + std::to_string(w->rows()) +
-                                                                 " x " + std::to_string(w->cols()) + ", expected " +
-                                                                 std::to_string(rows) + " x " + std::to_string(cols));
+            throw sqllm::error(sqllm::errc::shape_mismatch, "model: " + name + " is " + std::to_string(w->rows()) +
+                                                                " x " + std::to_string(w->cols()) + ", expected " +
+                                                                std::to_string(rows) + " x " + std::to_string(cols));
     };
     vec(m.tok_embeddings, vocab * dim, "tok_embeddings");
     vec(m.rms_final, dim, "rms_final");
     mat(m.classifier, vocab, dim, "classifier");
     if (m.layers.size() != sz(c.n_layers))
-        sqllm::detail::fail(sqllm::errc::shape_mismatch, "model: " + std::to_string(m.layers.size()) +
-                                                             " layers, config says " + std::to_string(c.n_layers));
+        throw sqllm::error(sqllm::errc::shape_mismatch, "model: " + std::to_string(m.layers.size()) +
+                                                            " layers, config says " + std::to_string(c.n_layers));
     for (sz l = 0; l < m.layers.size(); ++l) {
         const layer& L = m.layers[l];
         const std::string p = "layers." + std::to_string(l) + ".";
@@ -118,17 +118,17 @@ inline void validate(const model& m) {
     }
 }
 
-/// Loads an fp32 llama2.c legacy `.bin` checkpoint (sqllm::io::read_llama2c;
+/// Loads an fp32 llama2.c legacy `.bin` checkpoint (read_llama2c;
 /// throws its errors). Every linear layer becomes a dense_linear.
 inline model load_bin(const std::string& path) {
-    sqllm::io::llama2c_model_file file = sqllm::io::read_llama2c(path);
+    llama2c_model_file file = read_llama2c(path);
     const auto take = [&file](const std::string& name) {
         for (auto& t : file.tensors)
             if (t.name == name) return std::move(t);
-        sqllm::detail::fail(sqllm::errc::corrupt_data, "load_bin: no tensor " + name);  // unreachable after read
+        throw sqllm::error(sqllm::errc::corrupt_data, "load_bin: no tensor " + name);  // unreachable after read
     };
     const auto dense = [&take](const std::string& name) -> std::unique_ptr<linear> {
-        sqllm::io::llama2c_tensor t = take(name);
+        llama2c_tensor t = take(name);
         return std::make_unique<dense_linear>(t.shape[0], t.shape[1], t.data);
     };
     model m;
@@ -205,9 +205,8 @@ public:
         validate(m);
         const auto& c = m.config;
         if (max_positions > std::size_t(c.seq_len))
-            sqllm::detail::fail(sqllm::errc::invalid_argument, "engine: max_positions " +
-                                                                   std::to_string(max_positions) + " exceeds seq_len " +
-                                                                   std::to_string(c.seq_len));
+            throw sqllm::error(sqllm::errc::invalid_argument, "engine: max_positions " + std::to_string(max_positions) +
+                                                                  " exceeds seq_len " + std::to_string(c.seq_len));
         max_pos_ = max_positions == 0 ? std::size_t(c.seq_len) : max_positions;
         const std::size_t kv = std::size_t(c.kv_dim()), half = std::size_t(c.head_size()) / 2;
         key_cache_.assign(m.layers.size() * max_pos_ * kv, 0.0f);
@@ -248,9 +247,9 @@ public:
     /// before pos are not cached.
     const float* forward_token(int token, std::size_t pos) {
         if (pos > cached_)
-            sqllm::detail::fail(sqllm::errc::invalid_argument, "forward_token: position " + std::to_string(pos) +
-                                                                   " but only " + std::to_string(cached_) +
-                                                                   " positions are cached");
+            throw sqllm::error(sqllm::errc::invalid_argument, "forward_token: position " + std::to_string(pos) +
+                                                                  " but only " + std::to_string(cached_) +
+                                                                  " positions are cached");
         run(&token, 1, pos, /*batched=*/false);
         return logits_.data();
     }
@@ -274,14 +273,14 @@ private:
         const std::size_t dim = std::size_t(c.dim), kv = std::size_t(c.kv_dim()), hidden = std::size_t(c.hidden_dim),
                           vocab = std::size_t(c.vocab_size);
         if (n == 0 || pos0 >= max_pos_ || n > max_pos_ - pos0)
-            sqllm::detail::fail(sqllm::errc::out_of_range,
-                                "engine: positions " + std::to_string(pos0) + " ... " + std::to_string(pos0 + n) +
-                                    " (exclusive) outside the context of " + std::to_string(max_pos_));
+            throw sqllm::error(sqllm::errc::out_of_range,
+                               "engine: positions " + std::to_string(pos0) + " ... " + std::to_string(pos0 + n) +
+                                   " (exclusive) outside the context of " + std::to_string(max_pos_));
         for (std::size_t i = 0; i < n; ++i)
             if (tokens[i] < 0 || std::size_t(tokens[i]) >= vocab)
-                sqllm::detail::fail(sqllm::errc::out_of_range, "engine: token " + std::to_string(tokens[i]) +
-                                                                   " outside the vocabulary of " +
-                                                                   std::to_string(vocab));
+                throw sqllm::error(sqllm::errc::out_of_range, "engine: token " + std::to_string(tokens[i]) +
+                                                                  " outside the vocabulary of " +
+                                                                  std::to_string(vocab));
         cached_ = std::min(cached_, pos0);  // positions from pos0 on are overwritten below
         reserve(n);
 

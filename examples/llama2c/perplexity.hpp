@@ -28,12 +28,12 @@ namespace llama2c {
 /// errc::io_error when it cannot be read, errc::corrupt_data for an odd size.
 inline std::vector<int> read_tokens_u16(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) sqllm::detail::fail(sqllm::errc::io_error, path + ": cannot open");
+    if (!in) throw sqllm::error(sqllm::errc::io_error, path + ": cannot open");
     std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) sqllm::detail::fail(sqllm::errc::io_error, path + ": read error");
+    if (in.bad()) throw sqllm::error(sqllm::errc::io_error, path + ": read error");
     if (bytes.size() % 2 != 0)
-        sqllm::detail::fail(sqllm::errc::corrupt_data, path + ": " + std::to_string(bytes.size()) +
-                                                           " bytes is not a whole number of uint16 tokens");
+        throw sqllm::error(sqllm::errc::corrupt_data, path + ": " + std::to_string(bytes.size()) +
+                                                          " bytes is not a whole number of uint16 tokens");
     std::vector<int> tokens(bytes.size() / 2);
     for (std::size_t i = 0; i < tokens.size(); ++i)
         tokens[i] = bytes[2 * i] | bytes[2 * i + 1] << 8;
@@ -51,8 +51,8 @@ inline std::vector<int> read_tokens_u16(const std::string& path) {
 inline std::vector<std::vector<int>> story_windows(const std::vector<int>& tokens, std::size_t window = 257,
                                                    int bos = 1) {
     if (window < 2)
-        sqllm::detail::fail(sqllm::errc::invalid_argument,
-                            "story_windows: window " + std::to_string(window) + " < 2 predicts nothing");
+        throw sqllm::error(sqllm::errc::invalid_argument,
+                           "story_windows: window " + std::to_string(window) + " < 2 predicts nothing");
     std::vector<std::vector<int>> out;
     for (std::size_t begin = 0; begin < tokens.size();) {
         std::size_t end = begin + 1;

@@ -10,6 +10,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "config.hpp"
+
+// The exception type and its codes are the one part of sqllm outside the ABI
+// namespace (config.hpp): an error thrown by code from one translation unit
+// must be caught as sqllm::error in every other, whatever their -m flags.
+// Their members contain no loops a compiler could vectorise differently.
 namespace sqllm {
 
 /// What went wrong, for callers that branch on the kind of failure.
@@ -63,6 +69,9 @@ private:
     errc code_;
 };
 
+}  // namespace sqllm
+
+SQLLM_NAMESPACE_BEGIN
 namespace detail {
 /// Throws sqllm::error(code, message). Out of line of the callers' loops:
 /// write `if (!ok) detail::fail(...)` so messages are only built on failure.
@@ -73,5 +82,4 @@ inline void require(bool cond, errc code, const char* message) {
     if (!cond) throw error(code, message);
 }
 }  // namespace detail
-
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

@@ -1,7 +1,8 @@
 // sqllm/sqllm.hpp — the umbrella header of the CPU library.
 //
 // Include this, or the one-concept headers it lists. CUDA headers
-// (sqllm/cuda/*.cuh) are never pulled in from here.
+// (sqllm/cuda/*.cuh) are never pulled in from here, nor is the optional I/O
+// layer (sqllm/io/, target sqllm::io).
 #pragma once
 
 #include "config.hpp"
@@ -12,20 +13,24 @@
 #include "types/lut_value.hpp"
 
 #include "core/bits.hpp"
-#include "core/dequantize.hpp"
 #include "core/executor.hpp"
-#include "core/quantized_matrix.hpp"
 #include "core/span.hpp"
 
-#include "sparse/balanced_csr.hpp"
+#include "target/cpu.hpp"
+#include "target/dispatch.hpp"
+#include "target/tags.hpp"
+
+#include "layout/concept.hpp"
+#include "layout/pack.hpp"
+#include "layout/reference.hpp"
+#include "layout/striped.hpp"
+
 #include "sparse/csr.hpp"
 #include "sparse/format.hpp"
 #include "sparse/none.hpp"
 
-#include "layout/pack.hpp"
-#include "layout/reference.hpp"
-#include "layout/row_stream.hpp"
-#include "layout/striped.hpp"
+#include "matrix/dequantize.hpp"
+#include "matrix/quantized_matrix.hpp"
 
 #include "format/reference_checkpoint.hpp"
 
@@ -37,6 +42,7 @@
 #include "quantize/sensitivity.hpp"
 #include "quantize/uniform.hpp"
 
+#include "kernels/dense.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/gemv.hpp"
 #include "kernels/reference.hpp"

@@ -76,7 +76,7 @@ void quantize_layer(sqllm::matrix_view<const float> W, sqllm::matrix_view<const 
     const std::size_t before = out.data_bytes();
     sio::write_quantized(out, st.name, q.view(), lut_dtype);
     st.bytes = out.data_bytes() - before;
-    st.nnz = sqllm::nonzeros(q.view().sparse());
+    st.nnz = q.view().nonzeros();
     st.weighted_error = rep.weighted_error;
 }
 
@@ -93,7 +93,7 @@ void dispatch_bits(int bits, sqllm::matrix_view<const float> W, sqllm::matrix_vi
         case 6: return quantize_layer<6, Lut>(W, S, opt, exec, out, lut_dtype, st);
         case 7: return quantize_layer<7, Lut>(W, S, opt, exec, out, lut_dtype, st);
         case 8: return quantize_layer<8, Lut>(W, S, opt, exec, out, lut_dtype, st);
-        default: sqllm::detail::fail(sqllm::errc::invalid_argument, "--bits must be 1..8");
+        default: throw sqllm::error(sqllm::errc::invalid_argument, "--bits must be 1..8");
     }
 }
 
@@ -190,12 +190,12 @@ void write_report(const std::string& path, const settings& s, const std::vector<
                   {"bits_per_weight", weights ? 8.0 * static_cast<double>(bytes) / static_cast<double>(weights) : 0.0}};
     std::ofstream f(path);
     f << j.dump(2) << "\n";
-    if (!f) sqllm::detail::fail(sqllm::errc::io_error, path + ": cannot write the report");
+    if (!f) throw sqllm::error(sqllm::errc::io_error, path + ": cannot write the report");
 }
 
 int run(const settings& s) {
     const auto t0 = progress::clock::now();
-    if (s.output == s.input) sqllm::detail::fail(sqllm::errc::invalid_argument, "the output would overwrite the input");
+    if (s.output == s.input) throw sqllm::error(sqllm::errc::invalid_argument, "the output would overwrite the input");
     sqllm::quantize_options opt;
     if (s.method == "exact") opt.method = sqllm::lut_method::exact;
     else if (s.method == "lloyd") opt.method = sqllm::lut_method::lloyd;
@@ -207,7 +207,8 @@ int run(const settings& s) {
         include = std::regex(s.include, std::regex::extended);
         exclude = std::regex(s.exclude, std::regex::extended);
     } catch (const std::regex_error& e) {
-        sqllm::detail::fail(sqllm::errc::invalid_argument, std::string("--include/--exclude: bad regular expression: ") + e.what());
+        throw sqllm::error(sqllm::errc::invalid_argument,
+                           std::string("--include/--exclude: bad regular expression: ") + e.what());
     }
 
     const auto model = sqllm_tool::open_model(s.input);
@@ -227,9 +228,9 @@ int run(const settings& s) {
         ++count;
     }
     if (count == 0)
-        sqllm::detail::fail(sqllm::errc::invalid_argument,
-                            s.input + ": no tensor to quantize (2-D floating point, matching --include \"" + s.include +
-                                "\" and not --exclude \"" + s.exclude + "\")");
+        throw sqllm::error(sqllm::errc::invalid_argument,
+                           s.input + ": no tensor to quantize (2-D floating point, matching --include \"" + s.include +
+                               "\" and not --exclude \"" + s.exclude + "\")");
 
     // Sensitivities: one tensor per quantized tensor, [rows, cols] (e.g.
     // Fisher) or [cols] (per input channel, e.g. activation E[x²]).
@@ -241,25 +242,27 @@ int run(const settings& s) {
             if (selected[i]) wanted.insert(tensors[i].name);
         for (const auto& t : sens->tensors())
             if (!wanted.count(t.name))
-                sqllm::detail::fail(sqllm::errc::invalid_argument,
-                                    s.sensitivity + ": tensor \"" + t.name + "\" is not a quantized tensor of " + s.input);
+                throw sqllm::error(sqllm::errc::invalid_argument, s.sensitivity + ": tensor \"" + t.name +
+                                                                      "\" is not a quantized tensor of " + s.input);
         for (std::size_t i = 0; i < tensors.size(); ++i) {
             if (!selected[i]) continue;
             const auto& t = tensors[i];
             const sio::tensor_info* st = sens->find(t.name);
-            if (!st) sqllm::detail::fail(sqllm::errc::invalid_argument, s.sensitivity + ": no sensitivity for \"" + t.name + "\"");
+            if (!st)
+                throw sqllm::error(sqllm::errc::invalid_argument,
+                                   s.sensitivity + ": no sensitivity for \"" + t.name + "\"");
             const bool full = st->shape == t.shape, per_col = st->shape.size() == 1 && st->shape[0] == t.shape[1];
             if (!full && !per_col)
-                sqllm::detail::fail(sqllm::errc::shape_mismatch, s.sensitivity + ": \"" + t.name + "\" is " + st->describe() +
-                                                                     " but the weight is " + t.describe() +
-                                                                     " (expected the same shape, or [cols])");
+                throw sqllm::error(sqllm::errc::shape_mismatch,
+                                   s.sensitivity + ": \"" + t.name + "\" is " + st->describe() + " but the weight is " +
+                                       t.describe() + " (expected the same shape, or [cols])");
             if (st->type != sio::dtype::f32 && st->type != sio::dtype::f16 && st->type != sio::dtype::bf16)
-                sqllm::detail::fail(sqllm::errc::shape_mismatch, s.sensitivity + ": \"" + t.name + "\" is " + st->describe() +
-                                                                     ", not floating point");
+                throw sqllm::error(sqllm::errc::shape_mismatch, s.sensitivity + ": \"" + t.name + "\" is " +
+                                                                    st->describe() + ", not floating point");
         }
     } else if (opt.sparse.sensitive_fraction > 0) {
-        sqllm::detail::fail(sqllm::errc::invalid_argument,
-                            "--sparsity keeps sensitive weights but no --sensitivity file was given");
+        throw sqllm::error(sqllm::errc::invalid_argument,
+                           "--sparsity keeps sensitive weights but no --sensitivity file was given");
     }
 
     sio::safetensors_writer out(s.output);

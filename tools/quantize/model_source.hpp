@@ -8,10 +8,13 @@
 #include <string>
 #include <vector>
 
-#include <sqllm/io/llama2c.hpp>
-#include <sqllm/io/llama2c_metadata.hpp>
-#include <sqllm/io/quantized_checkpoint.hpp>  // io::detail::ends_with
+#include <sqllm/error.hpp>
 #include <sqllm/io/safetensors.hpp>
+
+// The llama2.c .bin reader belongs to the llama2c example (examples/llama2c,
+// on this target's include path; see tools/CMakeLists.txt).
+#include "llama2c.hpp"
+#include "llama2c_metadata.hpp"
 
 namespace sqllm_tool {
 
@@ -70,11 +73,11 @@ private:
 };
 
 /// A llama2.c model (about 1 MB to 100s of MB): read whole, tensors named as
-/// in sqllm/io/llama2c.hpp. Its config goes into the metadata ("llama2c.*"
+/// in examples/llama2c/llama2c.hpp. Its config goes into the metadata ("llama2c.*"
 /// keys) so the quantized checkpoint is a complete model.
 class llama2c_source final : public model_source {
 public:
-    explicit llama2c_source(const std::string& path) : model_(sio::read_llama2c(path)) {
+    explicit llama2c_source(const std::string& path) : model_(llama2c::read_llama2c(path)) {
         for (const auto& t : model_.tensors)
             tensors_.push_back({t.name, sio::dtype::f32, t.shape});
     }
@@ -85,23 +88,25 @@ public:
         const auto* p = reinterpret_cast<const unsigned char*>(d.data());
         return {p, p + d.size() * sizeof(float)};
     }
-    std::map<std::string, std::string> metadata() const override {
-        return sio::llama2c_metadata(model_.config);
-    }
+    std::map<std::string, std::string> metadata() const override { return llama2c::llama2c_metadata(model_.config); }
     std::string format() const override { return "llama2c"; }
 
 private:
-    sio::llama2c_model_file model_;
+    llama2c::llama2c_model_file model_;
     std::vector<source_tensor> tensors_;
 };
 
+/// True when `s` ends with `suffix`.
+inline bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 /// Opens `path` by its extension: .safetensors, or .bin for llama2.c.
 inline std::unique_ptr<model_source> open_model(const std::string& path) {
-    using sqllm::io::detail::ends_with;
     if (ends_with(path, ".safetensors")) return std::make_unique<safetensors_source>(path);
     if (ends_with(path, ".bin")) return std::make_unique<llama2c_source>(path);
-    sqllm::detail::fail(sqllm::errc::invalid_argument,
-                        path + ": unknown model format (expected a .safetensors file or a llama2.c .bin)");
+    throw sqllm::error(sqllm::errc::invalid_argument,
+                       path + ": unknown model format (expected a .safetensors file or a llama2.c .bin)");
 }
 
 }  // namespace sqllm_tool

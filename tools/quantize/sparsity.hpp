@@ -22,8 +22,8 @@ inline double parse_fraction(const std::string& text, const std::string& what) {
     char* end = nullptr;
     const double v = t.empty() ? -1 : std::strtod(t.c_str(), &end) * scale;
     if (t.empty() || *end != '\0' || !(v >= 0 && v < 1))
-        sqllm::detail::fail(sqllm::errc::invalid_argument,
-                            what + " \"" + text + "\" is not a fraction in [0, 1) such as 0.004 or 0.40%");
+        throw sqllm::error(sqllm::errc::invalid_argument,
+                           what + " \"" + text + "\" is not a fraction in [0, 1) such as 0.004 or 0.40%");
     return v;
 }
 
@@ -58,15 +58,16 @@ inline sqllm::sparse_options parse_sparsity(const std::string& text) {
             char* end = nullptr;
             o.outlier_iqr_ratio = std::strtod(value.c_str(), &end);
             if (value.empty() || *end != '\0' || !(o.outlier_iqr_ratio > 0 && o.outlier_iqr_ratio < 1e6))
-                sqllm::detail::fail(sqllm::errc::invalid_argument, "--sparsity iqr=\"" + value + "\" is not a positive ratio");
+                throw sqllm::error(sqllm::errc::invalid_argument,
+                                   "--sparsity iqr=\"" + value + "\" is not a positive ratio");
         } else {
-            sqllm::detail::fail(sqllm::errc::invalid_argument,
-                                "--sparsity: unknown item \"" + item + "\" (expected sensitive=P, outliers=P or iqr=R)");
+            throw sqllm::error(sqllm::errc::invalid_argument,
+                               "--sparsity: unknown item \"" + item + "\" (expected sensitive=P, outliers=P or iqr=R)");
         }
         pos = comma + 1;
     }
     if (o.outlier_fraction > 0 && o.outlier_iqr_ratio > 0)
-        sqllm::detail::fail(sqllm::errc::invalid_argument, "--sparsity: give outliers=P or iqr=R, not both");
+        throw sqllm::error(sqllm::errc::invalid_argument, "--sparsity: give outliers=P or iqr=R, not both");
     return o;
 }
 

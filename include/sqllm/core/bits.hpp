@@ -4,7 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace sqllm {
+#include "../config.hpp"
+
+SQLLM_NAMESPACE_BEGIN
 
 /// Facts about codes of `Bits` bits (1..8). Codes are stored one per byte when
 /// unpacked (code_t) and as bit streams in 32-bit words when packed.
@@ -26,4 +28,4 @@ constexpr std::size_t codes_per_group = 32;
 /// Groups needed for `cols` codes (the last one zero-padded).
 constexpr std::size_t group_count(std::size_t cols) { return (cols + codes_per_group - 1) / codes_per_group; }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

@@ -10,10 +10,14 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <memory>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
-namespace sqllm {
+#include "../config.hpp"
+
+SQLLM_NAMESPACE_BEGIN
 
 /// Runs every task on the calling thread, in order. The default everywhere.
 struct sequential_executor {
@@ -43,9 +47,18 @@ public:
                 f(i);
             return;
         }
-        auto run = [&](std::size_t w) {
+        // Through a plain function pointer: the std::thread machinery is
+        // compiled once, not once per task type.
+        using task_type = std::remove_reference_t<F>;
+        run_threads(n, workers, [](void* fn, std::size_t i) { (*static_cast<task_type*>(fn))(i); },
+                    const_cast<void*>(static_cast<const void*>(std::addressof(f))));
+    }
+
+private:
+    static void run_threads(std::size_t n, std::size_t workers, void (*call)(void*, std::size_t), void* fn) {
+        auto run = [=](std::size_t w) {
             for (std::size_t i = w; i < n; i += workers)
-                f(i);
+                call(fn, i);
         };
         std::vector<std::thread> pool;
         pool.reserve(workers - 1);
@@ -56,18 +69,20 @@ public:
             t.join();
     }
 
-private:
     std::size_t threads_;
 };
 
-/// Splits [0, count) into at most `tasks` contiguous blocks and runs
-/// body(task, begin, end) for each through the executor; returns how many
-/// tasks ran (task indices are 0 .. that - 1, e.g. for per-task scratch).
+/// Splits [0, count) into at most `tasks` contiguous blocks, each starting
+/// at a multiple of `align`, and runs body(task, begin, end) for each through
+/// the executor; returns how many tasks ran (task indices are 0 .. that - 1,
+/// e.g. for per-task scratch).
 template <class Executor, class Body>
-std::size_t parallel_tasks(const Executor& exec, std::size_t count, std::size_t tasks, Body&& body) {
+std::size_t parallel_tasks(const Executor& exec, std::size_t count, std::size_t tasks, Body&& body,
+                           std::size_t align = 1) {
     if (count == 0) return 0;
     tasks = std::max<std::size_t>(1, std::min(tasks, count));
-    const std::size_t block = (count + tasks - 1) / tasks;
+    align = std::max<std::size_t>(1, align);
+    const std::size_t block = ((count + tasks - 1) / tasks + align - 1) / align * align;
     const std::size_t n = (count + block - 1) / block;
     exec.bulk(n, [&](std::size_t t) { body(t, t * block, std::min(count, (t + 1) * block)); });
     return n;
@@ -75,8 +90,9 @@ std::size_t parallel_tasks(const Executor& exec, std::size_t count, std::size_t 
 
 /// As parallel_tasks, with body(begin, end).
 template <class Executor, class Body>
-void parallel_blocks(const Executor& exec, std::size_t count, std::size_t tasks, Body&& body) {
-    parallel_tasks(exec, count, tasks, [&](std::size_t, std::size_t b, std::size_t e) { body(b, e); });
+void parallel_blocks(const Executor& exec, std::size_t count, std::size_t tasks, Body&& body, std::size_t align = 1) {
+    parallel_tasks(
+        exec, count, tasks, [&](std::size_t, std::size_t b, std::size_t e) { body(b, e); }, align);
 }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

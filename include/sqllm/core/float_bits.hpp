@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <cstring>
 
-namespace sqllm {
+#include "../config.hpp"
+
+SQLLM_NAMESPACE_BEGIN
 namespace detail {
 
 inline std::uint32_t float_bits(float v) noexcept {
@@ -49,4 +51,4 @@ inline bool has_bad_values(const float* v, std::size_t n, bool nonnegative) noex
 }
 
 }  // namespace detail
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

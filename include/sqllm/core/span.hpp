@@ -10,7 +10,7 @@
 
 #include "../config.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 /// A pointer and a length.
 template <class T>
@@ -72,4 +72,4 @@ private:
     std::size_t stride_ = 0;
 };
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

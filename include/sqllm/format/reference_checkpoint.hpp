@@ -1,7 +1,7 @@
 // sqllm/format/reference_checkpoint.hpp — import from and export to the
 // SqueezeLLM reference checkpoint arrays of one linear layer.
 //
-// The arrays and their names (DESIGN.md §3):
+// The arrays and their names (docs/DESIGN.md §3):
 //   qweight       int32  [group_count(cols)·Bits][rows]   codes, reference layout
 //   lookup_table  float32 (or fp16 in some ports) [rows][2^Bits]
 //   rows          int32  [rows + 1]   CSR row pointers   (all three empty when
@@ -18,11 +18,13 @@
 #include <type_traits>
 #include <vector>
 
-#include "../core/quantized_matrix.hpp"
+#include "../config.hpp"
 #include "../layout/pack.hpp"
 #include "../layout/reference.hpp"
+#include "../matrix/quantized_matrix.hpp"
+#include "../sparse/format.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 /// The reference arrays of one layer, owned.
 struct reference_checkpoint {
@@ -47,52 +49,6 @@ struct reference_arrays {
     span<const float> sparse_vals;
 };
 
-// --- per-format conversions (a new sparse format adds its pair here) -------
-
-inline void export_sparse(no_sparse_view, std::size_t, reference_checkpoint&) {}
-
-template <class Value, class Index>
-void export_sparse(const csr_view<Value, Index>& s, std::size_t rows, reference_checkpoint& out) {
-    if (s.row_ptr.empty()) return;
-    out.sparse_rows.assign(rows + 1, 0);
-    for (std::size_t r = 0; r <= rows; ++r)
-        out.sparse_rows[r] = static_cast<std::int32_t>(s.row_ptr[r]);
-    out.sparse_cols.resize(s.col_idx.size());
-    out.sparse_vals.resize(s.values.size());
-    for (std::size_t i = 0; i < s.col_idx.size(); ++i) {
-        out.sparse_cols[i] = static_cast<std::int32_t>(s.col_idx[i]);
-        out.sparse_vals[i] = lut_value_traits<Value>::to_float(s.values[i]);
-    }
-}
-
-inline no_sparse_storage import_sparse(no_sparse, bool has_sparse, const csr_view<float, std::int32_t>& s,
-                                       std::size_t) {
-    if (has_sparse && !s.col_idx.empty())
-        detail::fail(errc::invalid_argument, "the checkpoint has " + std::to_string(s.col_idx.size()) +
-                                                 " sparse values but the target matrix type has no sparse part");
-    return {};
-}
-
-template <class Value, class Index>
-csr_storage<Value, Index> import_sparse(csr<Value, Index>, bool has_sparse, const csr_view<float, std::int32_t>& s,
-                                        std::size_t rows) {
-    csr_storage<Value, Index> out;
-    if (!has_sparse) return out;
-    if (s.col_idx.size() > static_cast<std::size_t>(std::numeric_limits<Index>::max()))
-        detail::fail(errc::out_of_range, "the checkpoint's " + std::to_string(s.col_idx.size()) +
-                                             " sparse values do not fit the CSR index type");
-    out.row_ptr.resize(rows + 1);
-    for (std::size_t r = 0; r <= rows; ++r)
-        out.row_ptr[r] = static_cast<Index>(s.row_ptr[r]);
-    out.col_idx.resize(s.col_idx.size());
-    out.values.resize(s.values.size());
-    for (std::size_t i = 0; i < s.col_idx.size(); ++i) {
-        out.col_idx[i] = static_cast<Index>(s.col_idx[i]);
-        out.values[i] = lut_value_traits<Value>::from_float(s.values[i]);
-    }
-    return out;
-}
-
 /// Exports any quantized matrix to the reference arrays: codes repacked to the
 /// reference layout, LUT widened to float32 (exact), sparse part as int32/float32 CSR.
 template <int Bits, class Lut, class Sparse, class Layout>
@@ -109,7 +65,11 @@ reference_checkpoint export_reference(const quantized_view<Bits, Lut, Sparse, La
     out.lookup_table.resize(m.rows() * m.levels);
     for (std::size_t i = 0; i < out.lookup_table.size(); ++i)
         out.lookup_table[i] = lut_value_traits<Lut>::to_float(m.lut()[i]);
-    export_sparse(m.sparse(), m.rows(), out);
+    reference_csr_arrays sparse;
+    sparse_format_traits<Sparse>::to_reference(m.sparse(), m.rows(), sparse);
+    out.sparse_rows = std::move(sparse.rows);
+    out.sparse_cols = std::move(sparse.cols);
+    out.sparse_vals = std::move(sparse.vals);
     return out;
 }
 
@@ -120,9 +80,10 @@ reference_checkpoint export_reference(const quantized_view<Bits, Lut, Sparse, La
 /// first problem: array sizes against the shape, a LUT size that is not
 /// rows·2^Bits, NaN/Inf, inconsistent CSR arrays, and a sparse part given
 /// to a no_sparse matrix (it would be dropped silently otherwise).
-template <int Bits, class Lut = float, class Sparse = csr<>, class Layout = row_stream_layout<Bits>, class LutIn>
+template <int Bits, class Lut = float, class Sparse = default_sparse, class Layout = default_layout<Bits>, class LutIn>
 quantized_matrix<Bits, Lut, Sparse, Layout> import_reference(std::size_t rows, std::size_t cols,
                                                              const reference_arrays<LutIn>& in) {
+    static_assert(detail::check_matrix_types<Bits, Lut, Sparse, Layout>::value, "");
     constexpr std::size_t levels = bit_width<Bits>::levels;
     detail::require(rows > 0 && cols > 0, errc::invalid_argument, "import_reference needs rows > 0 and cols > 0");
     if (in.lookup_table.size() != rows * levels) {
@@ -139,9 +100,8 @@ quantized_matrix<Bits, Lut, Sparse, Layout> import_reference(std::size_t rows, s
                          " words, expected ceil(cols/32)·Bits·rows = " + std::to_string(expect_words) + " for " +
                          std::to_string(rows) + " × " + std::to_string(cols) + " at " + std::to_string(Bits) + " bits");
     // Validate the CSR in the checkpoint's own types before converting.
-    using ref_csr = csr_view<float, std::int32_t>;
-    const bool has_sparse = !in.sparse_rows.empty() || !in.sparse_cols.empty() || !in.sparse_vals.empty();
-    if (has_sparse) validate(ref_csr{in.sparse_rows, in.sparse_cols, in.sparse_vals}, rows, cols);
+    const reference_csr ref_sparse{in.sparse_rows, in.sparse_cols, in.sparse_vals};
+    detail::csr_validate(ref_sparse, rows, cols);
 
     std::vector<Lut> lut(rows * levels);
     for (std::size_t i = 0; i < lut.size(); ++i) {
@@ -157,8 +117,8 @@ quantized_matrix<Bits, Lut, Sparse, Layout> import_reference(std::size_t rows, s
     const auto* ref_words = reinterpret_cast<const std::uint32_t*>(in.qweight.data());  // int32/uint32 may alias
     auto words =
         repack<Layout, reference_layout<Bits>>(span<const std::uint32_t>(ref_words, in.qweight.size()), rows, cols);
-    auto sparse = import_sparse(Sparse{}, has_sparse, ref_csr{in.sparse_rows, in.sparse_cols, in.sparse_vals}, rows);
+    auto sparse = sparse_format_traits<Sparse>::from_reference(ref_sparse, rows, cols);
     return quantized_matrix<Bits, Lut, Sparse, Layout>(rows, cols, std::move(lut), std::move(words), std::move(sparse));
 }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

@@ -21,11 +21,12 @@
 #include <string>
 #include <vector>
 
+#include "../config.hpp"
 #include "../format/reference_checkpoint.hpp"
 #include "../layout/striped.hpp"
 #include "safetensors.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 namespace io {
 
 /// Metadata keys of sqllm's quantized checkpoints ("__metadata__" values are strings).
@@ -195,12 +196,12 @@ inline bool is_quantized_array(const std::vector<quantized_layer_info>& layers, 
 }
 
 /// Loads one quantized layer into a quantized_matrix, repacking the codes
-/// once into Layout (by default the CPU kernels' striped layout). Bits must
+/// once into Layout (by default default_layout, the CPU kernels' striped layout). Bits must
 /// equal layer.bits. Everything import_reference checks is checked here:
 /// array sizes, NaN/Inf in the LUT, and the CSR arrays (monotone row
 /// pointers ending at nnz, column indices in range and increasing per row,
 /// finite values); failures throw sqllm::error naming the layer.
-template <int Bits, class Lut = float, class Sparse = csr<>, class Layout = striped_layout<Bits>>
+template <int Bits, class Lut = float, class Sparse = default_sparse, class Layout = default_layout<Bits>>
 quantized_matrix<Bits, Lut, Sparse, Layout> load_quantized(const safetensors_file& f, const quantized_layer_info& L) {
     if (L.bits != Bits)
         sqllm::detail::fail(errc::invalid_argument, f.path() + ": layer \"" + L.name + "\" has " + std::to_string(L.bits) +
@@ -230,4 +231,4 @@ quantized_matrix<Bits, Lut, Sparse, Layout> load_quantized(const safetensors_fil
 }
 
 }  // namespace io
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "../config.hpp"
 #include "../core/span.hpp"
 #include "../error.hpp"
 #include "../types/bfloat16.hpp"
@@ -44,7 +45,7 @@
 #define SQLLM_IO_HAS_MMAP 0
 #endif
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 namespace io {
 
 /// Element types of the safetensors format.
@@ -556,4 +557,4 @@ private:
 };
 
 }  // namespace io
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

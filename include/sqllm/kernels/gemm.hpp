@@ -1,54 +1,68 @@
 // sqllm/kernels/gemm.hpp — Y = W·X for a small batch of activation vectors
 // (2–64: speculative decoding, batched serving, prefill chunks).
 //
-// For striped_layout with Bits 2, 3, 4, 8 and float / half / bfloat16 LUTs
-// the AVX-512 / AVX2 kernels decode a tile of rows to fp32 once and reuse it
-// for every batch vector (kernels/x86/row_blocks.hpp); other types run the
-// scalar reference. A batch of one is routed to gemv.
+// As gemv.hpp, with the layout's gemm driver: a tile of rows is decoded to
+// fp32 once and reused for every batch vector. A batch of one is gemv.
 #pragma once
 
+#include <cstddef>
 #include <type_traits>
 
+#include "../config.hpp"
 #include "gemv.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
+namespace detail {
 
-/// True if gemm has a SIMD path for these types at `level`.
-template <int Bits, class Lut, class Layout>
-constexpr bool gemm_has_simd_path(isa level) noexcept {
-    return level != isa::scalar && x86::has_gemm<Bits, Lut, Layout>::value;
+template <class Tag, int Bits, class Lut, class Sparse, class Layout, class Executor>
+void gemm_on(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const float> X,
+             matrix_view<float> Y, const Executor& exec) {
+    if (X.rows() == 1) return gemv_on(tag, W, X.row(0), Y.row(0), exec);
+    using S = sparse_format_traits<Sparse>;
+    using K = layout_kernels<Layout>;
+    parallel_blocks(
+        exec, W.rows(), row_tasks(W.rows(), W.cols(), exec.concurrency()),
+        [&](std::size_t b, std::size_t e) {
+            if constexpr (K::driven)
+                K::template gemm<typename impl_of<Tag>::type, Lut>(W.words(), W.lut(), W.rows(), W.cols(), X, Y, b, e);
+            else
+                oracle_gemm_rows(W, X, Y, b, e);
+            if constexpr (S::row_fused) S::gemm_rows(W.sparse(), X, Y, b, e);
+        },
+        K::row_align);
+    if constexpr (!S::row_fused) S::gemm_split(W.sparse(), X, Y, exec);
 }
 
-/// Y = W·X with the path for `level` (isa::scalar: the reference). X is
+}  // namespace detail
+
+/// Y = W·X on target t (see gemv(target_id, ...) for the errors). X is
 /// N × cols (one activation vector per row), Y is N × rows, overwritten.
-/// Throws sqllm::error(invalid_argument) if this CPU cannot run `level`.
 template <int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor>
-void gemm(isa level, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const float> X,
+void gemm(target_id t, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const float> X,
           matrix_view<float> Y, const Executor& exec = {}) {
-    detail::require_isa(level);
-    if constexpr (x86::has_gemm<Bits, Lut, Layout>::value) {
-        if (level != isa::scalar) {
-            detail::check_gemm_shapes(W, X.rows(), X.cols(), Y.rows(), Y.cols());
-            if (X.rows() == 1)
-                return gemv(level, W, span<const float>(X.row(0), X.cols()), span<float>(Y.row(0), Y.cols()), exec);
-            auto body = [&](std::size_t b, std::size_t e) {
-                x86::gemm_rows<Bits, Lut>(level, W.words(), W.lut(), W.cols(), X, Y, b, e);
-                detail::sparse_gemm_rows<Sparse>(W.sparse(), X, Y, b, e);
-            };
-            parallel_blocks(exec, W.rows(), detail::row_tasks(W.rows(), W.cols(), exec.concurrency()), body);
-            detail::sparse_gemm_split<Sparse>(W.sparse(), X, Y, exec);
-            return;
-        }
-    }
-    reference::gemm(W, X, Y, exec);
+    require_target<layout_kernels<Layout>>(t, detail::kernel_description<Bits, Lut, Layout>("gemm").c_str());
+    detail::check_gemm_shapes(W.rows(), W.cols(), X.rows(), X.cols(), Y.rows(), Y.cols());
+    if (X.rows() == 0) return;
+    with_target(t, [&](auto tag) { detail::gemm_on(tag, W, X, Y, exec); });
 }
 
-/// Y = W·X with the best path this CPU runs. Results match reference::gemm
-/// within float32 rounding.
+/// Y = W·X on the target named by a tag.
+template <class Target, int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor,
+          class = std::enable_if_t<is_target<Target>::value>>
+void gemm(Target, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const float> X,
+          matrix_view<float> Y, const Executor& exec = {}) {
+    gemm(Target::id, W, X, Y, exec);
+}
+
+/// Y = W·X on kernel_target(W). Results match reference::gemm within float32
+/// rounding (summation order); batch vector j of the result equals gemv of
+/// X's row j on the same target, bit for bit, when the batch is 1.
 template <int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor>
 void gemm(const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const float> X, matrix_view<float> Y,
           const Executor& exec = {}) {
-    gemm(best_isa(), W, X, Y, exec);
+    detail::check_gemm_shapes(W.rows(), W.cols(), X.rows(), X.cols(), Y.rows(), Y.cols());
+    if (X.rows() == 0) return;
+    with_target(kernel_target(W), [&](auto tag) { detail::gemm_on(tag, W, X, Y, exec); });
 }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

@@ -1,64 +1,106 @@
 // sqllm/kernels/gemv.hpp — y = W·x, the decode-time multiply.
 //
-// sqllm::gemv picks the fastest kernel for the matrix's types and the running
-// CPU: AVX-512 or AVX2 kernels (kernels/x86/row_blocks.hpp) for
-// striped_layout (Bits 2, 3, 4, 8) and row_stream_layout (Bits 2, 3, 4) with
-// float / half / bfloat16 LUTs, the scalar reference (kernels/reference.hpp)
-// otherwise. The isa overloads run one named path (tests, benchmarks).
+// The work is split by rows across the executor's tasks; each task runs the
+// dense rows through the chosen target's driver for the matrix's layout
+// (kernels/layout_kernels.hpp), then, for row-fused sparse formats, its rows'
+// sparse terms; formats that split their own work run after all tasks
+// (sparse/format.hpp). The target is chosen once per call, at the one
+// dispatch point (target/dispatch.hpp): the best one this CPU runs that has a
+// kernel for the layout, or the one the caller forces.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <type_traits>
 
-#include "../arch/cpu.hpp"
+#include "../config.hpp"
+#include "../core/executor.hpp"
+#include "../core/span.hpp"
+#include "../matrix/quantized_matrix.hpp"
+#include "../target/dispatch.hpp"
+#include "layout_kernels.hpp"
+#include "per_target.hpp"
 #include "reference.hpp"
-#include "x86/row_blocks.hpp"
+#include "row_blocks.hpp"
 
-namespace sqllm {
-
-/// True if gemv has a SIMD path for these types at `level` (else it runs the
-/// scalar reference whatever the level).
-template <int Bits, class Lut, class Layout>
-constexpr bool gemv_has_simd_path(isa level) noexcept {
-    return level != isa::scalar && x86::has_gemv<Bits, Lut, Layout>::value;
-}
-
+SQLLM_NAMESPACE_BEGIN
 namespace detail {
 
-inline void require_isa(isa level) {
-    if (!isa_supported(level))
-        fail(errc::invalid_argument, std::string("this CPU cannot run the ") + isa_name(level) + " path");
+/// "gemv of a 3-bit striped matrix with f16 LUT" (for error messages).
+template <int Bits, class Lut, class Layout>
+std::string kernel_description(const char* op) {
+    return std::string(op) + " of a " + std::to_string(Bits) + "-bit " + Layout::name + " matrix with " +
+           lut_value_traits<Lut>::name + " LUT";
+}
+
+/// The dense rows [b, e) of gemv on target Tag (a compiled target that has a
+/// kernel for Layout, or scalar).
+template <class Tag, int Bits, class Lut, class Sparse, class Layout>
+void gemv_dense_rows(Tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, const float* x, float* y,
+                     std::size_t b, std::size_t e) {
+    using K = layout_kernels<Layout>;
+    if constexpr (K::driven)
+        K::template gemv<typename impl_of<Tag>::type, Lut>(W.words(), W.lut(), W.rows(), W.cols(), x, y, b, e);
+    else
+        oracle_gemv_rows(W, x, y, b, e);
+}
+
+template <class Tag, int Bits, class Lut, class Sparse, class Layout, class Executor>
+void gemv_on(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, const float* x, float* y,
+             const Executor& exec) {
+    using S = sparse_format_traits<Sparse>;
+    parallel_blocks(
+        exec, W.rows(), row_tasks(W.rows(), W.cols(), exec.concurrency()),
+        [&](std::size_t b, std::size_t e) {
+            gemv_dense_rows(tag, W, x, y, b, e);
+            if constexpr (S::row_fused) S::gemv_rows(W.sparse(), x, y, b, e);  // one pass over y
+        },
+        layout_kernels<Layout>::row_align);
+    if constexpr (!S::row_fused) S::gemv_split(W.sparse(), x, y, exec);
 }
 
 }  // namespace detail
 
-/// y = W·x with the path for `level` (isa::scalar: the reference). Throws
-/// sqllm::error(invalid_argument) if this CPU cannot run `level`.
-template <int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor>
-void gemv(isa level, const quantized_view<Bits, Lut, Sparse, Layout>& W, span<const float> x, span<float> y,
-          const Executor& exec = {}) {
-    detail::require_isa(level);
-    if constexpr (x86::has_gemv<Bits, Lut, Layout>::value) {
-        if (level != isa::scalar) {
-            detail::check_gemv_shapes(W, x.size(), y.size());
-            auto body = [&](std::size_t b, std::size_t e) {
-                x86::gemv_rows<Bits, Lut, Layout>(level, W.words(), W.lut(), W.cols(), x.data(), y.data(), b, e);
-                detail::sparse_gemv_rows<Sparse>(W.sparse(), x.data(), y.data(), b, e);  // one pass over y
-            };
-            parallel_blocks(exec, W.rows(), detail::row_tasks(W.rows(), W.cols(), exec.concurrency()), body);
-            detail::sparse_gemv_split<Sparse>(W.sparse(), x.data(), y.data(), exec);
-            return;
-        }
-    }
-    reference::gemv(W, x, y, exec);
+/// The target gemv(W, ...) and gemm(W, ...) run on: the best target this
+/// CPU runs that has a kernel for W's layout (scalar at worst).
+template <int Bits, class Lut, class Sparse, class Layout>
+target_id kernel_target(const quantized_view<Bits, Lut, Sparse, Layout>&) noexcept {
+    return choose_target<layout_kernels<Layout>>();
 }
 
-/// y = W·x with the best path this CPU runs (see reference::gemv for the
-/// conventions). Results match the reference within float32 rounding.
+/// True if target t has gemv and gemm kernels for W's types and this CPU runs t.
+template <int Bits, class Lut, class Sparse, class Layout>
+bool has_kernel(target_id t, const quantized_view<Bits, Lut, Sparse, Layout>&) noexcept {
+    return target_supported(t) && layout_kernels<Layout>::has(t);
+}
+
+/// y = W·x on target t. Throws sqllm::error(invalid_argument) if this build
+/// or CPU lacks t or t has no kernel for W's types (never a silent
+/// fallback), sqllm::error(shape_mismatch) if x or y does not fit W.
+template <int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor>
+void gemv(target_id t, const quantized_view<Bits, Lut, Sparse, Layout>& W, span<const float> x, span<float> y,
+          const Executor& exec = {}) {
+    require_target<layout_kernels<Layout>>(t, detail::kernel_description<Bits, Lut, Layout>("gemv").c_str());
+    detail::check_gemv_shapes(W.rows(), W.cols(), x.size(), y.size());
+    with_target(t, [&](auto tag) { detail::gemv_on(tag, W, x.data(), y.data(), exec); });
+}
+
+/// y = W·x on the target named by a tag, e.g. gemv(sqllm::target::avx2{}, W, x, y).
+template <class Target, int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor,
+          class = std::enable_if_t<is_target<Target>::value>>
+void gemv(Target, const quantized_view<Bits, Lut, Sparse, Layout>& W, span<const float> x, span<float> y,
+          const Executor& exec = {}) {
+    gemv(Target::id, W, x, y, exec);
+}
+
+/// y = W·x on kernel_target(W). x has W.cols() values, y W.rows(); y is
+/// overwritten. fp32 arithmetic throughout: the result differs from
+/// reference::gemv only by summation order.
 template <int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor>
 void gemv(const quantized_view<Bits, Lut, Sparse, Layout>& W, span<const float> x, span<float> y,
           const Executor& exec = {}) {
-    gemv(best_isa(), W, x, y, exec);
+    detail::check_gemv_shapes(W.rows(), W.cols(), x.size(), y.size());
+    with_target(kernel_target(W), [&](auto tag) { detail::gemv_on(tag, W, x.data(), y.data(), exec); });
 }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

@@ -11,9 +11,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../config.hpp"
 #include "../core/bits.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 template <class Derived, int Bits>
 struct bit_stream_layout {
@@ -73,4 +74,4 @@ struct bit_stream_layout {
     }
 };
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

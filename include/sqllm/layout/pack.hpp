@@ -6,17 +6,20 @@
 #include <string>
 #include <vector>
 
+#include "../config.hpp"
 #include "../core/bits.hpp"
 #include "../core/span.hpp"
 #include "../error.hpp"
+#include "concept.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 /// Packs a rows × cols matrix of codes (one per byte) into Layout. Every code
 /// must be < 2^Layout::bits, else sqllm::error(out_of_range). Padding codes
 /// of the last group are zero.
 template <class Layout>
 std::vector<std::uint32_t> pack_codes(matrix_view<const code_t> codes) {
+    static_assert(is_layout<Layout>::value, "sqllm: pack_codes<Layout>: Layout is not a layout (layout/concept.hpp)");
     constexpr int levels = 1 << Layout::bits;
     const std::size_t rows = codes.rows(), cols = codes.cols();
     std::vector<std::uint32_t> words(Layout::word_count(rows, cols));
@@ -42,6 +45,7 @@ std::vector<std::uint32_t> pack_codes(matrix_view<const code_t> codes) {
 /// Layout::word_count(rows, cols) words.
 template <class Layout>
 void unpack_codes(span<const std::uint32_t> words, std::size_t rows, std::size_t cols, matrix_view<code_t> out) {
+    static_assert(is_layout<Layout>::value, "sqllm: unpack_codes<Layout>: Layout is not a layout (layout/concept.hpp)");
     if (!(words.size() == Layout::word_count(rows, cols)))
         detail::fail(errc::shape_mismatch, "packed codes have " + std::to_string(words.size()) + " words, expected " +
                                                std::to_string(Layout::word_count(rows, cols)));
@@ -68,7 +72,8 @@ std::vector<code_t> unpack_codes(span<const std::uint32_t> words, std::size_t ro
 /// no intermediate code matrix. Lossless (padding codes are carried along).
 template <class To, class From>
 std::vector<std::uint32_t> repack(span<const std::uint32_t> words, std::size_t rows, std::size_t cols) {
-    static_assert(To::bits == From::bits, "repacking cannot change the code width");
+    static_assert(is_layout<To>::value && is_layout<From>::value, "sqllm: repack<To, From>: not a layout (layout/concept.hpp)");
+    static_assert(To::bits == From::bits, "sqllm: repacking cannot change the code width");
     if (!(words.size() == From::word_count(rows, cols)))
         detail::fail(errc::shape_mismatch, "packed codes have " + std::to_string(words.size()) + " words, expected " +
                                                std::to_string(From::word_count(rows, cols)));
@@ -82,4 +87,4 @@ std::vector<std::uint32_t> repack(span<const std::uint32_t> words, std::size_t r
     return out;
 }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

@@ -5,12 +5,16 @@
 // the Bits words qweight[c0·Bits/32 ..][r], least significant bit first, e.g.
 // 3-bit codes 0..7 repeated four times give 0x88fac688, 0xc688fac6, 0xfac688fa.
 // The reference requires cols % 32 == 0 (its kernels, % 128); sqllm pads the
-// last group with zero codes instead.
+// last group with zero codes instead. A view of a checkpoint's qweight in this
+// layout is zero-copy, and every target has SIMD gemv and gemm for it
+// (kernels/driver/row_lanes.inl: rows in lanes, since a word vector load reads
+// one word of consecutive rows), slower than the default striped layout.
 #pragma once
 
+#include "../config.hpp"
 #include "bit_stream.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 template <int Bits>
 struct reference_layout : bit_stream_layout<reference_layout<Bits>, Bits> {
@@ -20,4 +24,4 @@ struct reference_layout : bit_stream_layout<reference_layout<Bits>, Bits> {
     }
 };
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

@@ -16,23 +16,21 @@
 //
 // Costs: the same 32·Bits bits per 32 codes as the reference (exactly Bits
 // bits per weight), plus the padding to 256 columns. Converting from and to
-// the other layouts is lossless (layout/pack.hpp: repack).
+// the other layouts is lossless (layout/pack.hpp: repack). It is the default
+// layout (matrix/defaults.hpp): every target has SIMD gemv and gemm for it
+// (kernels/driver/striped.inl).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "../config.hpp"
 #include "../core/bits.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
-template <int Bits>
-struct striped_layout {
-    static_assert(Bits >= 1 && Bits <= 8, "code width must be 1..8 bits");
-    static constexpr int bits = Bits;
-    static constexpr const char* name = "striped";
-    using word_type = std::uint32_t;
-
+/// The block geometry of the striped layout (the same for every Bits).
+struct striped_geometry {
     static constexpr std::size_t wide_lanes = 16, narrow_lanes = 8;
     static constexpr std::size_t wide_cols = wide_lanes * 32, narrow_cols = narrow_lanes * 32;
 
@@ -44,6 +42,15 @@ struct striped_layout {
     static constexpr std::size_t wide_blocks(std::size_t cols) { return padded_cols(cols) / wide_cols; }
     /// True if the row ends with an 8-lane block.
     static constexpr bool has_narrow_block(std::size_t cols) { return padded_cols(cols) % wide_cols != 0; }
+};
+
+template <int Bits>
+struct striped_layout : striped_geometry {
+    static_assert(Bits >= 1 && Bits <= 8, "code width must be 1..8 bits");
+    static constexpr int bits = Bits;
+    static constexpr const char* name = "striped";
+    using word_type = std::uint32_t;
+
     /// Words of one row.
     static constexpr std::size_t words_per_row(std::size_t cols) { return padded_cols(cols) / 32 * Bits; }
     /// Words of the whole matrix.
@@ -105,4 +112,4 @@ struct striped_layout {
     }
 };
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

@@ -1,7 +1,7 @@
 // sqllm/quantize/kmeans_exact.hpp — globally optimal weighted 1-D k-means (one LUT row).
 //
 // SqueezeLLM fits each output row's lookup table by sensitivity-weighted k-means
-// (DESIGN.md §2). In one dimension the optimum is computable exactly: optimal
+// (docs/DESIGN.md §2). In one dimension the optimum is computable exactly: optimal
 // clusters are contiguous runs of the sorted values, so a dynamic program over
 // split points finds the global minimum of
 //
@@ -27,7 +27,11 @@
 // ~10 branch-light, contiguous evaluations per row here. SMAWK was not
 // implemented; this is an estimate, not a measurement.
 //
-// Deterministic: no randomness, no threads, no global state.
+// Deterministic: no randomness, no threads, no global state; and reproducible:
+// the same bits on every target (the wide-bracket scan is the target's, from
+// kernels/driver/argmin.inl, written to agree bit for bit) and under every
+// compiler and flag set (every product feeding a sum is rounded on its own,
+// core/rounded_product.hpp).
 #pragma once
 
 #include <algorithm>
@@ -40,16 +44,15 @@
 #include <string>
 #include <vector>
 
-#include "../arch/cpu.hpp"
 #include "../config.hpp"
 #include "../core/float_bits.hpp"
+#include "../core/rounded_product.hpp"
 #include "../error.hpp"
+#include "../kernels/argmin.hpp"
+#include "../kernels/per_target.hpp"
+#include "../target/dispatch.hpp"
 
-#if SQLLM_X86_DISPATCH
-#include <immintrin.h>
-#endif
-
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 namespace detail {
 struct kmeans_exact_solver;
@@ -131,7 +134,8 @@ private:
 ///   every s is zero). It equals kmeans_objective_1d(w, s', n, centroids, k) with
 ///   s' those weights, up to summation rounding, and exceeds the exact real-valued
 ///   optimum only by the float rounding of the centroids.
-/// - Deterministic: bitwise identical output for identical input.
+/// - Deterministic: bitwise identical output for identical input, on every
+///   target, compiler and flag set.
 /// - Cost: O(n) sort + O(k * n * log n) DP worst case, with small constants
 ///   (about 0.21 ms for n = 4096, k = 8 on one Sapphire Rapids core); see
 ///   bench/bench_kmeans.cpp.
@@ -141,6 +145,12 @@ double kmeans_exact_1d(const float* w, const float* s, std::size_t n, int k, flo
 /// Convenience overload with an internal (per-call) workspace; allocates.
 double kmeans_exact_1d(const float* w, const float* s, std::size_t n, int k, float* centroids);
 
+/// The same fit with the argmin scan of target t (tests and benchmarks: the
+/// result is bit-identical on every target). Throws sqllm::error if this
+/// build or CPU lacks t.
+double kmeans_exact_1d(target_id t, const float* w, const float* s, std::size_t n, int k, float* centroids,
+                       kmeans_exact_workspace& ws);
+
 /// Weighted objective sum_j s[j]*(w[j]-c[a(j)])^2 of the given centroids with
 /// nearest-centroid assignment, accumulated in double. Centroids need not be
 /// sorted. Validates like kmeans_exact_1d (plus finite centroids); all-zero s is
@@ -148,6 +158,11 @@ double kmeans_exact_1d(const float* w, const float* s, std::size_t n, int k, flo
 double kmeans_objective_1d(const float* w, const float* s, std::size_t n, const float* centroids, int k);
 
 namespace detail {
+
+/// The argmin scan (kernels/driver/argmin.inl) exists on every compiled target.
+struct argmin_kernels {
+    static constexpr bool has(target_id t) noexcept { return target_compiled(t); }
+};
 
 struct kmeans_exact_solver {
     static void validate_args(const float* w, const float* s, std::size_t n, int k, const void* out, const char* fn) {
@@ -208,62 +223,16 @@ struct kmeans_exact_solver {
         return a;
     }
 
-    struct argmin_result {
-        double value;
-        std::size_t index;
-    };
+    using argmin_result = detail::argmin_result;
 
-    // A candidate split i of row j has the value
+    // Candidate split i of row j has the value
     //   E[i] - (p1j - P1[i])^2 / den  =  (E[i]*den - (p1j - P1[i])^2) / den,
     // den = max(p0j - P0[i], wmin) (wmin, the smallest merged weight, is a true
     // lower bound of any cluster weight; it only matters when prefix sums round
     // to equal values under extreme weight ranges, and keeps everything finite).
     // Any argmin is fine for the DP (Monge: an argmin of one row keeps a minimum
     // of every later row inside the narrowed bracket), so ties are not ordered.
-
-    // Wide brackets: a linear scan in two parts.
-    //  1. Seed `best` with the best of every 16th candidate, so the true minimum
-    //     is within a block or two of it and improvements are rare afterwards.
-    //  2. Filter blocks of 8: candidate i can only improve on `best` if
-    //       q(i) = (E[i] - best) * (p0j - P0[i]) - (p1j - P1[i])^2 <= 0
-    //     (the exact test uses max(p0j - P0[i], wmin) >= p0j - P0[i] >= 0, so the
-    //     filter never misses). q needs no division and no branch; the block's
-    //     minimum is a tree of min operations, and only a block whose minimum is
-    //     <= 0 is re-scanned exactly, in order.
-    static argmin_result scan_wide(const double* E, const double* P0, const double* P1, double p0j, double p1j,
-                                   double wmin, std::size_t lo, std::size_t hi) noexcept {
-        double best = std::numeric_limits<double>::infinity();
-        std::size_t bi = lo;
-        auto exact = [&](std::size_t from, std::size_t to, std::size_t step) {
-            for (std::size_t i = from; i < to; i += step) {
-                const double d0 = std::max(p0j - P0[i], wmin);
-                const double d1 = p1j - P1[i];
-                const double v = E[i] - d1 * d1 / d0;
-                if (v < best) {
-                    best = v;
-                    bi = i;
-                }
-            }
-        };
-        exact(lo + (hi - lo) % 16 / 2, hi + 1, 16);
-        std::size_t i = lo;
-        for (; i + 8 <= hi + 1; i += 8) {
-            // Written as fixed-length loops over a small array so that compilers
-            // vectorise them even at -O2 without -march flags (SSE2 pairs).
-            double qv[8];
-            for (std::size_t t = 0; t < 8; ++t) {
-                const double d1 = p1j - P1[i + t];
-                qv[t] = (E[i + t] - best) * (p0j - P0[i + t]) - d1 * d1;
-            }
-            for (std::size_t t = 0; t < 4; ++t)
-                qv[t] = std::min(qv[t], qv[t + 4]);
-            qv[0] = std::min(qv[0], qv[2]);
-            qv[1] = std::min(qv[1], qv[3]);
-            if (SQLLM_UNLIKELY(std::min(qv[0], qv[1]) <= 0.0)) exact(i, i + 8, 1);
-        }
-        exact(i, hi + 1, 1);
-        return {best, bi};
-    }
+    // Wide brackets go to the target's argmin scan (kernels/driver/argmin.inl).
 
     // Brackets of at most 4 candidates (most solved rows): evaluate 4 clamped
     // candidates, compare them as fractions by cross-multiplying and reduce with
@@ -275,10 +244,11 @@ struct kmeans_exact_solver {
         const double d1 = std::max(p0j - P0[i1], wmin), e1 = p1j - P1[i1];
         const double d2 = std::max(p0j - P0[i2], wmin), e2 = p1j - P1[i2];
         const double d3 = std::max(p0j - P0[i3], wmin), e3 = p1j - P1[i3];
-        const double n0 = E[lo] * d0 - e0 * e0;
-        const double n1 = E[i1] * d1 - e1 * e1;
-        const double n2 = E[i2] * d2 - e2 * e2;
-        const double n3 = E[i3] * d3 - e3 * e3;
+        // Rounded products (core/rounded_product.hpp): the same bits whatever the compiler fuses.
+        const double n0 = product(E[lo], d0) - product(e0, e0);
+        const double n1 = product(E[i1], d1) - product(e1, e1);
+        const double n2 = product(E[i2], d2) - product(e2, e2);
+        const double n3 = product(E[i3], d3) - product(e3, e3);
         const bool b01 = n1 * d0 < n0 * d1;
         const double na = b01 ? n1 : n0, da = b01 ? d1 : d0;
         const std::size_t ia = b01 ? i1 : lo;
@@ -289,121 +259,20 @@ struct kmeans_exact_solver {
         return {(bb ? nb : na) / (bb ? db : da), bb ? ib : ia};
     }
 
-#if SQLLM_X86_DISPATCH
-    // AVX2 version of scan_wide: a branch-free lane-wise argmin of the
-    // fractions num/den (den > 0), compared by cross-multiplying, so there is
-    // no division and no data-dependent branch in the loop. Two accumulators
-    // of 4 lanes hide the compare-and-blend latency; the tail re-reads the
-    // last 4 candidates (a repeated candidate cannot change an argmin).
-    // Needs hi - lo >= 3. Measured ~9% faster per fit than scan_wide;
-    // scan_wide_avx512 another ~8% (n = 4096, k = 8, Sapphire Rapids).
-    struct frac4 {
-        __m256d num, den, idx;
-    };
-    SQLLM_TARGET_AVX2 SQLLM_FORCE_INLINE static void keep_better(frac4& a, const frac4& b) noexcept {
-        const __m256d lt = _mm256_cmp_pd(_mm256_mul_pd(b.num, a.den), _mm256_mul_pd(a.num, b.den), _CMP_LT_OQ);
-        a.num = _mm256_blendv_pd(a.num, b.num, lt);
-        a.den = _mm256_blendv_pd(a.den, b.den, lt);
-        a.idx = _mm256_blendv_pd(a.idx, b.idx, lt);
-    }
-    SQLLM_TARGET_AVX2 SQLLM_FORCE_INLINE static frac4 eval4(const double* E, const double* P0, const double* P1,
-                                                          __m256d p0j, __m256d p1j, __m256d wmin,
-                                                          std::size_t at) noexcept {
-        const __m256d d = _mm256_max_pd(_mm256_sub_pd(p0j, _mm256_loadu_pd(P0 + at)), wmin);
-        const __m256d e = _mm256_sub_pd(p1j, _mm256_loadu_pd(P1 + at));
-        const __m256d num = _mm256_fnmadd_pd(e, e, _mm256_mul_pd(_mm256_loadu_pd(E + at), d));
-        const __m256d idx = _mm256_add_pd(_mm256_setr_pd(0.0, 1.0, 2.0, 3.0), _mm256_set1_pd(static_cast<double>(at)));
-        return {num, d, idx};
-    }
-    SQLLM_TARGET_AVX2 static argmin_result scan_wide_avx2(const double* E, const double* P0, const double* P1,
-                                                          double p0j, double p1j, double wmin, std::size_t lo,
-                                                          std::size_t hi) noexcept {
-        const __m256d vp0 = _mm256_set1_pd(p0j), vp1 = _mm256_set1_pd(p1j), vw = _mm256_set1_pd(wmin);
-        frac4 a = eval4(E, P0, P1, vp0, vp1, vw, lo);
-        frac4 b = eval4(E, P0, P1, vp0, vp1, vw, hi - 3);
-        std::size_t i = lo + 4;
-        for (; i + 8 <= hi + 1; i += 8) {
-            keep_better(a, eval4(E, P0, P1, vp0, vp1, vw, i));
-            keep_better(b, eval4(E, P0, P1, vp0, vp1, vw, i + 4));
-        }
-        if (i + 4 <= hi + 1) keep_better(a, eval4(E, P0, P1, vp0, vp1, vw, i));
-        keep_better(a, b);
-        // Horizontal argmin: swap 128-bit halves, then neighbours.
-        keep_better(a, {_mm256_permute2f128_pd(a.num, a.num, 1), _mm256_permute2f128_pd(a.den, a.den, 1),
-                        _mm256_permute2f128_pd(a.idx, a.idx, 1)});
-        keep_better(a, {_mm256_permute_pd(a.num, 5), _mm256_permute_pd(a.den, 5), _mm256_permute_pd(a.idx, 5)});
-        return {_mm256_cvtsd_f64(a.num) / _mm256_cvtsd_f64(a.den), static_cast<std::size_t>(_mm256_cvtsd_f64(a.idx))};
-    }
+    /// A target's wide-bracket scan (kernels/driver/argmin.inl).
+    using scan_fn = argmin_result (*)(const double*, const double*, const double*, double, double, double,
+                                      std::size_t, std::size_t) noexcept;
 
-    // AVX-512 version of scan_wide_avx2: 8 lanes, masked loads for the tail. Needs hi >= lo.
-    struct frac8 {
-        __m512d num, den, idx;
-    };
-    SQLLM_TARGET_AVX512 SQLLM_FORCE_INLINE static void keep_better(frac8& a, const frac8& b) noexcept {
-        const __mmask8 lt = _mm512_cmp_pd_mask(_mm512_mul_pd(b.num, a.den), _mm512_mul_pd(a.num, b.den), _CMP_LT_OQ);
-        a.num = _mm512_mask_blend_pd(lt, a.num, b.num);
-        a.den = _mm512_mask_blend_pd(lt, a.den, b.den);
-        a.idx = _mm512_mask_blend_pd(lt, a.idx, b.idx);
+    /// The scan of target t, which must be compiled and supported.
+    static scan_fn scan_for(target_id t) noexcept {
+        return with_target(t, [](auto tag) -> scan_fn { return &impl_of<decltype(tag)>::type::argmin; });
     }
-    SQLLM_TARGET_AVX512 SQLLM_FORCE_INLINE static frac8 eval8(const double* E, const double* P0, const double* P1,
-                                                            __m512d p0j, __m512d p1j, __m512d wmin, std::size_t at,
-                                                            __mmask8 live) noexcept {
-        // Dead lanes read nothing and get den = wmin, num = +inf: never chosen.
-        // (Masked forms with an explicit source throughout: GCC 12's unmasked
-        // _mm512_max_pd / _mm512_shuffle_f64x2 trip -Wuninitialized, PR 105593.)
-        const __m512d d0 = _mm512_sub_pd(p0j, _mm512_maskz_loadu_pd(live, P0 + at));
-        const __m512d d = _mm512_mask_max_pd(d0, 0xFF, d0, wmin);
-        const __m512d e = _mm512_sub_pd(p1j, _mm512_maskz_loadu_pd(live, P1 + at));
-        const __m512d inf = _mm512_set1_pd(std::numeric_limits<double>::infinity());
-        const __m512d num =
-            _mm512_mask_blend_pd(live, inf, _mm512_fnmadd_pd(e, e, _mm512_mul_pd(_mm512_maskz_loadu_pd(live, E + at), d)));
-        const __m512d idx = _mm512_add_pd(_mm512_setr_pd(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0),
-                                          _mm512_set1_pd(static_cast<double>(at)));
-        return {num, d, idx};
-    }
-    SQLLM_TARGET_AVX512 static argmin_result scan_wide_avx512(const double* E, const double* P0, const double* P1,
-                                                              double p0j, double p1j, double wmin, std::size_t lo,
-                                                              std::size_t hi) noexcept {
-        const __m512d vp0 = _mm512_set1_pd(p0j), vp1 = _mm512_set1_pd(p1j), vw = _mm512_set1_pd(wmin);
-        const std::size_t n = hi - lo + 1;
-        auto live = [](std::size_t left) -> __mmask8 {
-            return left >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << left) - 1u);
-        };
-        frac8 a = eval8(E, P0, P1, vp0, vp1, vw, lo, live(n));
-        if (n > 8) {
-            frac8 b = eval8(E, P0, P1, vp0, vp1, vw, lo + 8, live(n - 8));
-            for (std::size_t i = 16; i < n; i += 16) {
-                keep_better(a, eval8(E, P0, P1, vp0, vp1, vw, lo + i, live(n - i)));
-                if (i + 8 < n) keep_better(b, eval8(E, P0, P1, vp0, vp1, vw, lo + i + 8, live(n - i - 8)));
-            }
-            keep_better(a, b);
-        }
-        // Horizontal argmin: swap 256-bit halves, 128-bit quarters, neighbours.
-        const __mmask8 all = 0xFF;
-        keep_better(a, {_mm512_mask_shuffle_f64x2(a.num, all, a.num, a.num, 0x4E),
-                        _mm512_mask_shuffle_f64x2(a.den, all, a.den, a.den, 0x4E),
-                        _mm512_mask_shuffle_f64x2(a.idx, all, a.idx, a.idx, 0x4E)});
-        keep_better(a, {_mm512_mask_shuffle_f64x2(a.num, all, a.num, a.num, 0xB1),
-                        _mm512_mask_shuffle_f64x2(a.den, all, a.den, a.den, 0xB1),
-                        _mm512_mask_shuffle_f64x2(a.idx, all, a.idx, a.idx, 0xB1)});
-        keep_better(a, {_mm512_mask_permute_pd(a.num, all, a.num, 0x55), _mm512_mask_permute_pd(a.den, all, a.den, 0x55),
-                        _mm512_mask_permute_pd(a.idx, all, a.idx, 0x55)});
-        const double num = _mm512_cvtsd_f64(a.num), den = _mm512_cvtsd_f64(a.den);
-        return {num / den, static_cast<std::size_t>(_mm512_cvtsd_f64(a.idx))};
-    }
-#endif
 
     SQLLM_FORCE_INLINE static argmin_result scan(const double* E, const double* P0, const double* P1, double p0j,
                                                   double p1j, double wmin, std::size_t lo, std::size_t hi,
-                                                  isa simd) noexcept {
+                                                  scan_fn wide) noexcept {
         if (hi - lo < 4) return scan4(E, P0, P1, p0j, p1j, wmin, lo, hi);
-#if SQLLM_X86_DISPATCH
-        if (simd == isa::avx512) return scan_wide_avx512(E, P0, P1, p0j, p1j, wmin, lo, hi);
-        if (simd == isa::avx2) return scan_wide_avx2(E, P0, P1, p0j, p1j, wmin, lo, hi);
-#else
-        (void)simd;
-#endif
-        return scan_wide(E, P0, P1, p0j, p1j, wmin, lo, hi);
+        return wide(E, P0, P1, p0j, p1j, wmin, lo, hi);
     }
 
     // The DP over split points. With E_l[j] = D_l[j] - P2[j], where D_l[j] is the
@@ -433,7 +302,7 @@ struct kmeans_exact_solver {
         std::uint32_t* opt;  // likewise
         std::size_t stride, m, k;
         std::size_t* X;  // lowest computed row of each layer (end(l)+1: none)
-        isa simd;        // which scan_wide
+        scan_fn simd;    // the target's wide-bracket scan
 
         std::size_t end(std::size_t l) const noexcept { return m - k + l; }
 
@@ -573,7 +442,7 @@ struct kmeans_exact_solver {
             float mid_best = 0.0f;
             for (std::size_t q = 0; q + 1 < have; ++q) {
                 const double a = c[q], b = c[q + 1];
-                const float mid = static_cast<float>(0.5 * a + 0.5 * b);
+                const float mid = static_cast<float>(product(0.5, a) + product(0.5, b));
                 if (mid > c[q] && mid < c[q + 1] && b - a > bestw) {
                     bestw = b - a;
                     best = q;
@@ -592,9 +461,9 @@ struct kmeans_exact_solver {
                 std::max(std::ldexp(std::max(std::fabs(lo), std::fabs(hi)), -10), std::ldexp(1.0, -116));
             const double fmax = static_cast<double>(std::numeric_limits<float>::max());
             const std::size_t extra = kk - have;
-            const bool up = hi + static_cast<double>(extra) * step <= fmax;
+            const bool up = hi + product(static_cast<double>(extra), step) <= fmax;
             for (std::size_t t = 1; t <= extra; ++t) {
-                const double v = up ? hi + static_cast<double>(t) * step : lo - static_cast<double>(t) * step;
+                const double v = up ? hi + product(static_cast<double>(t), step) : lo - product(static_cast<double>(t), step);
                 c[have++] = static_cast<float>(std::max(-fmax, std::min(fmax, v)));
             }
             std::sort(c, c + have);
@@ -603,7 +472,7 @@ struct kmeans_exact_solver {
 
     // Validating entry point.
     static double solve(const float* w, const float* s, std::size_t n, int k, float* out, kmeans_exact_workspace& ws,
-                        isa level) {
+                        target_id level) {
         static const char* fn = "kmeans_exact_1d";
         validate_args(w, s, n, k, out, fn);
         validate_values(w, s, n, fn);
@@ -613,7 +482,7 @@ struct kmeans_exact_solver {
     // For callers that validated w and s already (quantize() checks whole
     // matrices up front): n >= 1, k in [1, 256], finite w, finite s >= 0.
     static double solve_valid(const float* w, const float* s, std::size_t n, int k, float* out,
-                              kmeans_exact_workspace& ws, isa level) {
+                              kmeans_exact_workspace& ws, target_id level) {
         ws.grow(n, static_cast<std::size_t>(k));
 
         // 1. Records of positive-weight points; all-zero s -> uniform weights.
@@ -647,7 +516,7 @@ struct kmeans_exact_solver {
                 wt[m] = acc;
                 wmin = std::min(wmin, acc);
                 sw += acc;
-                swx += acc * static_cast<double>(cur);
+                swx += product(acc, static_cast<double>(cur));
                 ++m;
             };
             for (std::size_t i = 1; i < cnt; ++i) {
@@ -687,7 +556,7 @@ struct kmeans_exact_solver {
             double a0 = 0.0, a1 = 0.0;
             for (std::size_t i = 0; i < m; ++i) {
                 a0 += wt[i];
-                a1 += wt[i] * (val[i] - mean);
+                a1 += product(wt[i], val[i] - mean);
                 P0[i + 1] = a0;
                 P1[i + 1] = a1;
             }
@@ -706,7 +575,7 @@ struct kmeans_exact_solver {
             dp.k = kk;
             dp.stride = m + 1;
             dp.E = ws.e_.data();
-            dp.simd = isa_supported(level) ? level : best_isa();
+            dp.simd = scan_for(target_supported(level) ? level : choose_target<argmin_kernels>());
             dp.opt = ws.opt_.data();
             std::size_t X[257];
             for (std::size_t l = 1; l < kk; ++l)
@@ -733,7 +602,7 @@ struct kmeans_exact_solver {
             double a0 = 0.0, a1 = 0.0;
             for (std::size_t i = bnd[q]; i < bnd[q + 1]; ++i) {
                 a0 += wt[i];
-                a1 += wt[i] * val[i];
+                a1 += product(wt[i], val[i]);
             }
             out[q] = static_cast<float>(a1 / a0);
         }
@@ -747,7 +616,7 @@ struct kmeans_exact_solver {
                    std::fabs(v - static_cast<double>(out[q + 1])) <= std::fabs(v - static_cast<double>(out[q])))
                 ++q;
             const double d = v - static_cast<double>(out[q]);
-            obj += wt[i] * d * d;
+            obj += product(wt[i] * d, d);
         }
         return obj;
     }
@@ -757,12 +626,19 @@ struct kmeans_exact_solver {
 
 inline double kmeans_exact_1d(const float* w, const float* s, std::size_t n, int k, float* centroids,
                               kmeans_exact_workspace& ws) {
-    return detail::kmeans_exact_solver::solve(w, s, n, k, centroids, ws, best_isa());
+    return detail::kmeans_exact_solver::solve(w, s, n, k, centroids, ws,
+                                              choose_target<detail::argmin_kernels>());
 }
 
 inline double kmeans_exact_1d(const float* w, const float* s, std::size_t n, int k, float* centroids) {
     kmeans_exact_workspace ws;
-    return detail::kmeans_exact_solver::solve(w, s, n, k, centroids, ws, best_isa());
+    return kmeans_exact_1d(w, s, n, k, centroids, ws);
+}
+
+inline double kmeans_exact_1d(target_id t, const float* w, const float* s, std::size_t n, int k, float* centroids,
+                              kmeans_exact_workspace& ws) {
+    require_target<detail::argmin_kernels>(t, "kmeans_exact_1d");
+    return detail::kmeans_exact_solver::solve(w, s, n, k, centroids, ws, t);
 }
 
 inline double kmeans_objective_1d(const float* w, const float* s, std::size_t n, const float* centroids, int k) {
@@ -784,9 +660,9 @@ inline double kmeans_objective_1d(const float* w, const float* s, std::size_t n,
         double best = std::numeric_limits<double>::infinity();
         if (it != c.data() + k) best = std::fabs(static_cast<double>(*it) - v);
         if (it != c.data()) best = std::min(best, std::fabs(v - static_cast<double>(*(it - 1))));
-        obj += static_cast<double>(s[i]) * best * best;
+        obj += detail::product(static_cast<double>(s[i]) * best, best);
     }
     return obj;
 }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

@@ -15,10 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "../config.hpp"
+#include "../core/rounded_product.hpp"
 #include "../error.hpp"
 #include "nearest.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 struct lloyd_options {
     int max_iterations = 50;  ///< the reference's max_iter
@@ -112,14 +114,14 @@ inline double kmeans_lloyd_1d(const float* w, const float* s, std::size_t n, int
         while (c.size() < static_cast<std::size_t>(k)) {
             acc = 0;
             for (std::size_t j = 0; j < m; ++j)
-                cum[j] = acc += wt[j] * d2[j];
+                cum[j] = acc += detail::product(wt[j], d2[j]);
             double best_pot = -1, best_c = 0;
             for (int t = 0; t < trials; ++t) {
                 const double cand = x[detail::sample_index(cum, rng.uniform() * acc)];
                 double p = 0;
                 for (std::size_t j = 0; j < m; ++j) {
                     cand_d2[j] = std::min(d2[j], (x[j] - cand) * (x[j] - cand));
-                    p += wt[j] * cand_d2[j];
+                    p += detail::product(wt[j], cand_d2[j]);
                 }
                 if (best_pot < 0 || p < best_pot) {
                     best_pot = p;
@@ -137,7 +139,7 @@ inline double kmeans_lloyd_1d(const float* w, const float* s, std::size_t n, int
             mean += v;
         mean /= static_cast<double>(m);
         for (double v : x)
-            var += (v - mean) * (v - mean);
+            var += detail::product(v - mean, v - mean);
         const double tol = opt.tolerance * var / static_cast<double>(m);
         std::vector<double> sw(static_cast<std::size_t>(k)), swx(static_cast<std::size_t>(k));
         std::vector<float> cf(static_cast<std::size_t>(k));
@@ -151,13 +153,13 @@ inline double kmeans_lloyd_1d(const float* w, const float* s, std::size_t n, int
             for (std::size_t j = 0; j < m; ++j) {
                 label[j] = nearest_code_sorted(cf.data(), k, static_cast<float>(x[j]));
                 sw[label[j]] += wt[j];
-                swx[label[j]] += wt[j] * x[j];
+                swx[label[j]] += detail::product(wt[j], x[j]);
             }
             double shift = 0;
             for (std::size_t i = 0; i < c.size(); ++i) {
                 if (sw[i] <= 0) continue;  // empty cluster: keep the centroid
                 const double nc = swx[i] / sw[i];
-                shift += (nc - c[i]) * (nc - c[i]);
+                shift += detail::product(nc - c[i], nc - c[i]);
                 c[i] = nc;
             }
             if (label == prev || shift <= tol) break;
@@ -170,9 +172,9 @@ inline double kmeans_lloyd_1d(const float* w, const float* s, std::size_t n, int
     double obj = 0;
     for (std::size_t j = 0; j < m; ++j) {
         const double d = x[j] - centroids[nearest_code_sorted(centroids, k, static_cast<float>(x[j]))];
-        obj += wt[j] * d * d;
+        obj += detail::product(wt[j] * d, d);
     }
     return obj;
 }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

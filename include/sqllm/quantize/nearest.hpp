@@ -7,9 +7,10 @@
 #include <cmath>
 #include <cstddef>
 
+#include "../config.hpp"
 #include "../core/bits.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 /// Index of the entry of `lut` (k values, any order) nearest to w.
 inline code_t nearest_code(const float* lut, int k, float w) noexcept {
@@ -64,4 +65,4 @@ void nearest_codes_sorted(const float* lut, const float* w, std::size_t n, code_
     }
 }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

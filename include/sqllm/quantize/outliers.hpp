@@ -15,12 +15,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "../config.hpp"
 #include "../core/executor.hpp"
 #include "../core/float_bits.hpp"
+#include "../core/rounded_product.hpp"
 #include "../core/span.hpp"
 #include "../error.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 struct sparse_options {
     double sensitive_fraction = 0.0;  ///< p_s: fraction kept by sensitivity (paper: 0.0005)
@@ -145,11 +147,11 @@ sparse_report select_sparse(matrix_view<const float> W, matrix_view<const float>
             const double pos = q * static_cast<double>(numel - 1);
             const auto lo = static_cast<std::size_t>(std::floor(pos));
             const double a = kth(lo);
-            return lo + 1 >= numel ? a : a + (pos - static_cast<double>(lo)) * (kth(lo + 1) - a);
+            return lo + 1 >= numel ? a : a + detail::product(pos - static_cast<double>(lo), kth(lo + 1) - a);
         };
         const double q1 = quantile(0.25), q3 = quantile(0.75);
         const double iqr = q3 - q1, ratio = opt.outlier_iqr_ratio;
-        const double T = std::max(std::fabs(q1 - ratio * iqr), std::fabs(q3 + ratio * iqr));
+        const double T = std::max(std::fabs(q1 - detail::product(ratio, iqr)), std::fabs(q3 + detail::product(ratio, iqr)));
         rep.outlier_threshold = T;
         parallel_blocks(exec, rows, tasks, [&](std::size_t b, std::size_t e) {
             for (std::size_t r = b; r < e; ++r) {
@@ -211,4 +213,4 @@ sparse_report select_sparse(matrix_view<const float> W, matrix_view<const float>
     return rep;
 }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

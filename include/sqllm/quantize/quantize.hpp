@@ -13,11 +13,12 @@
 #include <utility>
 #include <vector>
 
-#include "../arch/cpu.hpp"
+#include "../config.hpp"
 #include "../core/executor.hpp"
 #include "../core/float_bits.hpp"
-#include "../core/quantized_matrix.hpp"
-#include "../sparse/balanced_csr.hpp"
+#include "../core/rounded_product.hpp"
+#include "../matrix/quantized_matrix.hpp"
+#include "../target/dispatch.hpp"
 #include "kmeans_exact.hpp"
 #include "kmeans_lloyd.hpp"
 #include "nearest.hpp"
@@ -25,7 +26,7 @@
 #include "sensitivity.hpp"
 #include "uniform.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 /// How each row's LUT is fitted.
 enum class lut_method {
@@ -99,44 +100,6 @@ void check_inputs(matrix_view<const float> W, matrix_view<const float> S, const 
     check_matrix(S, "sensitivity", true);
 }
 
-template <class Sparse>
-struct sparse_builder;
-
-template <>
-struct sparse_builder<no_sparse> {
-    static no_sparse_storage build(const std::vector<std::vector<std::pair<std::uint32_t, float>>>&) { return {}; }
-};
-
-template <class Value, class Index>
-struct sparse_builder<csr<Value, Index>> {
-    static csr_storage<Value, Index> build(const std::vector<std::vector<std::pair<std::uint32_t, float>>>& rows) {
-        csr_storage<Value, Index> out;
-        std::size_t nnz = 0;
-        for (const auto& r : rows)
-            nnz += r.size();
-        if (nnz == 0) return out;
-        out.col_idx.reserve(nnz);
-        out.values.reserve(nnz);
-        for (const auto& r : rows) {
-            for (const auto& e : r)
-                out.push_back(e.first, lut_value_traits<Value>::from_float(e.second));
-            out.end_row();
-        }
-        return out;
-    }
-};
-
-/// The same arrays as csr; only the view type differs.
-template <class Value, class Index>
-struct sparse_builder<balanced_csr<Value, Index>> {
-    static balanced_csr_storage<Value, Index> build(
-        const std::vector<std::vector<std::pair<std::uint32_t, float>>>& rows) {
-        balanced_csr_storage<Value, Index> out;
-        static_cast<csr_storage<Value, Index>&>(out) = sparse_builder<csr<Value, Index>>::build(rows);
-        return out;
-    }
-};
-
 }  // namespace detail
 
 /// Quantizes W (rows × cols) to a dense-and-sparse LUT matrix.
@@ -151,12 +114,14 @@ struct sparse_builder<balanced_csr<Value, Index>> {
 /// Rows are processed in parallel through `exec`; scratch is O(tasks·cols)
 /// on top of the output. Throws sqllm::error on NaN/Inf in W or S, negative
 /// S, mismatched shapes, or sparse options with a no_sparse format.
-template <int Bits, class Lut = float, class Sparse = csr<>, class Layout = row_stream_layout<Bits>,
+template <int Bits, class Lut = float, class Sparse = default_sparse, class Layout = default_layout<Bits>,
           class Executor = sequential_executor>
 quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W, matrix_view<const float> S,
                                                      const quantize_options& opt = {}, const Executor& exec = {},
                                                      quantize_report* report = nullptr) {
+    static_assert(detail::check_matrix_types<Bits, Lut, Sparse, Layout>::value, "");
     constexpr int K = bit_width<Bits>::levels;
+    using sparse_traits = sparse_format_traits<Sparse>;
     const std::size_t rows = W.rows(), cols = W.cols();
     detail::require(rows > 0 && cols > 0 && W.data() != nullptr, errc::invalid_argument,
                     "quantize needs a non-empty weight matrix");
@@ -164,7 +129,7 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
         detail::fail(errc::shape_mismatch, "sensitivity is " + std::to_string(S.rows()) + " × " +
                                                std::to_string(S.cols()) + ", weights are " + std::to_string(rows) +
                                                " × " + std::to_string(cols));
-    detail::require(!std::is_same<Sparse, no_sparse>::value || !opt.sparse.enabled(), errc::invalid_argument,
+    detail::require(sparse_traits::stores_entries || !opt.sparse.enabled(), errc::invalid_argument,
                     "sparse options were given but the matrix type has no sparse part (no_sparse)");
     detail::check_inputs(W, S, exec);
 
@@ -174,7 +139,8 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
 
     std::vector<Lut> lut(rows * K);
     std::vector<std::uint32_t> words(Layout::word_count(rows, cols));
-    std::vector<std::vector<std::pair<std::uint32_t, float>>> kept(rows);
+    std::vector<sparse_row_entries> kept(rows);
+    const target_id scan_target = choose_target<detail::argmin_kernels>();
     std::vector<double> row_werr(rows), row_err(rows);
     std::mutex progress_mutex;
     std::size_t rows_done = 0;
@@ -203,7 +169,7 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
                         dense[c] = m[c] == 0;
                 uniform_lut(w, S.empty() ? nullptr : s, m ? dense.data() : nullptr, cols, K, fit.data(), opt.uniform);
             } else if (opt.method == lut_method::exact)
-                detail::kmeans_exact_solver::solve_valid(w, weight.data(), cols, K, fit.data(), workspace, best_isa());
+                detail::kmeans_exact_solver::solve_valid(w, weight.data(), cols, K, fit.data(), workspace, scan_target);
             else
                 kmeans_lloyd_1d(w, weight.data(), cols, K, fit.data(), opt.lloyd, r);
             // Round to the storage type first: codes must be nearest to the
@@ -219,8 +185,8 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
             for (std::size_t c = 0; c < cols; ++c) {
                 const double d = static_cast<double>(w[c]) - fit[codes[c]];
                 const double keep = m && m[c] ? 0.0 : 1.0;
-                werr[c & 3] += keep * s[c] * d * d;
-                err[c & 3] += keep * d * d;
+                werr[c & 3] += detail::product(keep * s[c] * d, d);  // rounded: reproducible (core/rounded_product.hpp)
+                err[c & 3] += detail::product(keep * d, d);
             }
             if (m) {
                 const code_t zero_code = nearest_code_sorted(fit.data(), K, 0.0f);
@@ -229,8 +195,9 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
                     codes[c] = zero_code;
                     const float v = detail::exact_residual(w[c], fit[zero_code]);
                     const float back = lut_value_traits<Lut>::to_float(lut[r * K + zero_code]) +
-                                       round_to<typename sparse_format_traits<Sparse>::view::value_type>(v);
-                    err[0] += (static_cast<double>(w[c]) - back) * (static_cast<double>(w[c]) - back);
+                                       round_to<typename sparse_traits::value_type>(v);
+                    const double miss = static_cast<double>(w[c]) - back;
+                    err[0] += detail::product(miss, miss);
                     kept[r].emplace_back(static_cast<std::uint32_t>(c), v);
                 }
             }
@@ -254,11 +221,11 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
     }
     if (report) *report = rep;
     return quantized_matrix<Bits, Lut, Sparse, Layout>(rows, cols, std::move(lut), std::move(words),
-                                                       detail::sparse_builder<Sparse>::build(kept));
+                                                       sparse_traits::build(kept, cols));
 }
 
 /// Convenience overload for caller-owned row-major arrays.
-template <int Bits, class Lut = float, class Sparse = csr<>, class Layout = row_stream_layout<Bits>>
+template <int Bits, class Lut = float, class Sparse = default_sparse, class Layout = default_layout<Bits>>
 quantized_matrix<Bits, Lut, Sparse, Layout> quantize(const float* W, std::size_t rows, std::size_t cols,
                                                      const float* S = nullptr, const quantize_options& opt = {}) {
     return quantize<Bits, Lut, Sparse, Layout>(matrix_view<const float>(W, rows, cols),
@@ -266,4 +233,4 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(const float* W, std::size_t
                                                opt);
 }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

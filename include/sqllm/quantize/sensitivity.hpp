@@ -14,10 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "../config.hpp"
+#include "../core/rounded_product.hpp"
 #include "../core/span.hpp"
 #include "../error.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 /// Σ_t X(t, c)² for each column c of a T × cols calibration activation matrix
 /// (one token's input vector per row), accumulated in double. Throws on
@@ -31,7 +33,7 @@ inline std::vector<float> activation_second_moments(matrix_view<const float> X) 
             if (!std::isfinite(x))
                 detail::fail(errc::non_finite, "calibration activation (" + std::to_string(t) + ", " +
                                                    std::to_string(c) + ") is NaN or Inf");
-            acc[c] += x * x;
+            acc[c] += detail::product(x, x);
         }
     std::vector<float> out(X.cols());
     for (std::size_t c = 0; c < X.cols(); ++c)
@@ -45,4 +47,4 @@ inline matrix_view<const float> broadcast_rows(const std::vector<float>& per_col
     return matrix_view<const float>(per_column.data(), rows, per_column.size(), 0);
 }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

@@ -7,10 +7,12 @@
 #include <cstddef>
 #include <vector>
 
+#include "../config.hpp"
+#include "../core/rounded_product.hpp"
 #include "../error.hpp"
 #include "kmeans_lloyd.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 /// How a row's range [lo, hi] is chosen before it is split evenly.
 enum class uniform_range {
@@ -47,7 +49,7 @@ inline void uniform_levels(double lo, double hi, int k, bool symmetric, float* l
     }
     const double step = k > 1 ? (hi - lo) / (k - 1) : 0.0;
     for (int i = 0; i < k; ++i)
-        lut[i] = static_cast<float>(lo + step * i);
+        lut[i] = static_cast<float>(lo + product(step, static_cast<double>(i)));
     if (k > 1) lut[k - 1] = static_cast<float>(hi);  // exact end point despite rounding of the step
 }
 
@@ -60,8 +62,8 @@ inline double uniform_error(const float* w, const float* s, const unsigned char*
         if (keep && !keep[j]) continue;
         double i = step > 0 ? std::nearbyint((w[j] - lo) / step) : 0.0;
         i = std::min(std::max(i, 0.0), static_cast<double>(k - 1));
-        const double d = w[j] - (lo + step * i);
-        err += (s ? s[j] : 1.0) * d * d;
+        const double d = w[j] - (lo + product(step, i));
+        err += product((s ? s[j] : 1.0) * d, d);
     }
     return err;
 }
@@ -121,4 +123,4 @@ inline void uniform_lut_minmax(const float* w, const unsigned char* keep, std::s
     uniform_lut(w, nullptr, keep, n, k, lut);
 }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

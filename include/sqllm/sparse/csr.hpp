@@ -1,10 +1,17 @@
-// sqllm/sparse/csr.hpp — compressed sparse rows, the reference's sparse format.
+// sqllm/sparse/csr.hpp — the CSR sparse format, with two multiply schedules.
 //
-// The reference stores `rows` int32 [rows+1], `cols` int32 [nnz] and `vals`
-// float32 [nnz]; csr<float, std::int32_t> is exactly that.
+// csr<Value, Index> stores its arrays as sparse/csr_arrays.hpp (the
+// reference's format is csr<float, std::int32_t>). Its Schedule says how the
+// kernels split the sparse multiply across an executor's tasks:
+//   csr_schedule::rows      each task adds the nonzeros of its own row block,
+//                           right after the block's dense rows (one pass over y)
+//   csr_schedule::nonzeros  after all dense rows, [0, nnz) is split evenly
+//                           (sparse/nonzero_split.hpp): for skewed rows, where
+//                           a few rows hold most of the kept weights.
+// balanced_csr<Value, Index> names the second. Both store, validate, load,
+// import and export alike; only the multiply's schedule differs.
 #pragma once
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -12,143 +19,117 @@
 #include <type_traits>
 #include <vector>
 
-#include "../core/span.hpp"
+#include "../config.hpp"
 #include "../error.hpp"
 #include "../types/lut_value.hpp"
+#include "csr_arrays.hpp"
 #include "format.hpp"
+#include "nonzero_split.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
+
+/// How a CSR's multiply is split across tasks.
+enum class csr_schedule {
+    rows,      ///< with the dense row blocks
+    nonzeros,  ///< evenly by nonzeros, after the dense rows
+};
 
 /// Format tag: CSR with values of type Value (float, half or bfloat16) and
 /// indices of signed integer type Index.
-template <class Value = float, class Index = std::int32_t>
+template <class Value = float, class Index = std::int32_t, csr_schedule Schedule = csr_schedule::rows>
 struct csr {
     static_assert(is_lut_value<Value>::value, "CSR values must be float, sqllm::half or sqllm::bfloat16");
     static_assert(std::is_integral<Index>::value && std::is_signed<Index>::value,
                   "CSR indices must be a signed integer type (the reference uses int32)");
 };
 
-/// Non-owning CSR over caller memory (e.g. a memory-mapped checkpoint).
+/// CSR whose multiply is split by nonzeros.
 template <class Value = float, class Index = std::int32_t>
-struct csr_view {
-    using value_type = Value;
-    using index_type = Index;
-    span<const Index> row_ptr;  ///< rows + 1 offsets, row_ptr[0] == 0, non-decreasing; or all arrays empty
-    span<const Index> col_idx;  ///< nnz column indices, each in [0, cols)
-    span<const Value> values;   ///< nnz values
-};
+using balanced_csr = csr<Value, Index, csr_schedule::nonzeros>;
 
-/// Owning CSR. Build it row by row with push_back/end_row, or fill the vectors.
-template <class Value = float, class Index = std::int32_t>
-struct csr_storage {
-    std::vector<Index> row_ptr;  ///< empty (with the others) means no entries; else rows + 1 offsets
-    std::vector<Index> col_idx;
-    std::vector<Value> values;
-
-    void push_back(std::size_t col, Value v) {
-        col_idx.push_back(static_cast<Index>(col));
-        values.push_back(v);
-    }
-    /// Closes the current row (call once per row, in order, empty rows included).
-    void end_row() {
-        if (row_ptr.empty()) row_ptr.push_back(0);
-        row_ptr.push_back(static_cast<Index>(col_idx.size()));
-    }
-
-    csr_view<Value, Index> view() const noexcept { return {row_ptr, col_idx, values}; }
-};
-
-template <class Value, class Index>
-struct sparse_format_traits<csr<Value, Index>> {
+template <class Value, class Index, csr_schedule Schedule>
+struct sparse_format_traits<csr<Value, Index, Schedule>> {
     using storage = csr_storage<Value, Index>;
     using view = csr_view<Value, Index>;
-    static constexpr const char* name = "csr";
-    static constexpr bool row_fused = true;  // row blocks carry their rows' nonzeros
+    using value_type = Value;
+    static constexpr const char* name = Schedule == csr_schedule::rows ? "csr" : "balanced_csr";
+    static constexpr bool stores_entries = true;
+    static constexpr bool row_fused = Schedule == csr_schedule::rows;
+
+    static void validate(const view& s, std::size_t rows, std::size_t cols) { detail::csr_validate(s, rows, cols); }
+    static std::size_t nonzeros(const view& s) noexcept { return s.col_idx.size(); }
+    static std::size_t storage_bytes(const view& s) noexcept { return detail::csr_storage_bytes(s); }
+    template <class T>
+    static void add_to_dense(const view& s, matrix_view<T> W) noexcept {
+        detail::csr_add_to_dense(s, W);
+    }
+
+    static void gemv_rows(const view& s, const float* x, float* y, std::size_t b, std::size_t e) noexcept {
+        detail::csr_gemv_rows(s, x, y, b, e);
+    }
+    static void gemm_rows(const view& s, matrix_view<const float> X, matrix_view<float> Y, std::size_t b,
+                          std::size_t e) noexcept {
+        detail::csr_gemm_rows(s, X, Y, b, e);
+    }
+    template <class Executor>
+    static void gemv_split(const view& s, const float* x, float* y, const Executor& exec) {
+        detail::csr_gemv_split(s, x, y, exec);
+    }
+    template <class Executor>
+    static void gemm_split(const view& s, matrix_view<const float> X, matrix_view<float> Y, const Executor& exec) {
+        detail::csr_gemm_split(s, X, Y, exec);
+    }
+
+    /// Throws sqllm::error(out_of_range) if a column or the entry count does not fit Index.
+    static storage build(const std::vector<sparse_row_entries>& rows, std::size_t /*cols*/) {
+        storage out;
+        std::size_t nnz = 0;
+        for (const auto& r : rows) nnz += r.size();
+        if (nnz == 0) return out;
+        out.col_idx.reserve(nnz);
+        out.values.reserve(nnz);
+        for (const auto& r : rows) {
+            for (const auto& e : r) out.push_back(e.first, lut_value_traits<Value>::from_float(e.second));
+            out.end_row();
+        }
+        return out;
+    }
+
+    /// `s` must be valid for rows × cols. Values are rounded to Value; throws
+    /// sqllm::error(out_of_range) if an index does not fit Index.
+    static storage from_reference(const reference_csr& s, std::size_t rows, std::size_t cols) {
+        storage out;
+        if (s.row_ptr.empty()) return out;
+        const auto max_index = static_cast<std::size_t>(std::numeric_limits<Index>::max());
+        if (s.col_idx.size() > max_index || cols - 1 > max_index)
+            detail::fail(errc::out_of_range, "a CSR of " + std::to_string(s.col_idx.size()) + " values over " +
+                                                 std::to_string(cols) + " columns does not fit the index type");
+        out.row_ptr.resize(rows + 1);
+        for (std::size_t r = 0; r <= rows; ++r) out.row_ptr[r] = static_cast<Index>(s.row_ptr[r]);
+        out.col_idx.resize(s.col_idx.size());
+        out.values.resize(s.values.size());
+        for (std::size_t i = 0; i < s.col_idx.size(); ++i) {
+            out.col_idx[i] = static_cast<Index>(s.col_idx[i]);
+            out.values[i] = lut_value_traits<Value>::from_float(s.values[i]);
+        }
+        return out;
+    }
+
+    /// Throws sqllm::error(out_of_range) if the CSR exceeds the reference's int32 indices.
+    static void to_reference(const view& s, std::size_t rows, reference_csr_arrays& out) {
+        out = {};
+        if (s.row_ptr.empty()) return;
+        if (s.col_idx.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+            detail::fail(errc::out_of_range, "the sparse part has more entries than the reference's int32 indices address");
+        out.rows.resize(rows + 1);
+        for (std::size_t r = 0; r <= rows; ++r) out.rows[r] = static_cast<std::int32_t>(s.row_ptr[r]);
+        out.cols.resize(s.col_idx.size());
+        out.vals.resize(s.values.size());
+        for (std::size_t i = 0; i < s.col_idx.size(); ++i) {
+            out.cols[i] = static_cast<std::int32_t>(s.col_idx[i]);
+            out.vals[i] = lut_value_traits<Value>::to_float(s.values[i]);
+        }
+    }
 };
 
-/// Checks a CSR against a rows × cols matrix: array lengths, monotone row
-/// pointers that start at 0 and end at nnz, columns in range and strictly
-/// increasing within a row (no duplicates), finite values. Three empty
-/// arrays are a valid CSR without entries.
-template <class Value, class Index>
-void validate(const csr_view<Value, Index>& s, std::size_t rows, std::size_t cols) {
-    const std::size_t nnz = s.col_idx.size();
-    if (s.row_ptr.empty() && nnz == 0 && s.values.empty()) return;
-    if (nnz > static_cast<std::size_t>(std::numeric_limits<Index>::max()))
-        detail::fail(errc::out_of_range, "CSR has more nonzeros than its index type can address");
-    if (!(s.row_ptr.size() == rows + 1))
-        detail::fail(errc::corrupt_data, "CSR row pointer array has " + std::to_string(s.row_ptr.size()) +
-                                             " entries, expected rows + 1 = " + std::to_string(rows + 1));
-    if (!(s.values.size() == nnz))
-        detail::fail(errc::corrupt_data, "CSR has " + std::to_string(nnz) + " column indices but " +
-                                             std::to_string(s.values.size()) + " values");
-    detail::require(s.row_ptr[0] == 0, errc::corrupt_data, "CSR row pointers must start at 0");
-    if (!(static_cast<std::size_t>(s.row_ptr[rows]) == nnz && s.row_ptr[rows] >= 0))
-        detail::fail(errc::corrupt_data, "CSR last row pointer is " +
-                                             std::to_string(static_cast<long long>(s.row_ptr[rows])) +
-                                             ", expected nnz = " + std::to_string(nnz));
-    for (std::size_t r = 0; r < rows; ++r) {
-        const Index b = s.row_ptr[r], e = s.row_ptr[r + 1];
-        if (!(b <= e)) detail::fail(errc::corrupt_data, "CSR row pointers decrease at row " + std::to_string(r));
-        if (!(static_cast<std::size_t>(e) <= nnz))
-            detail::fail(errc::corrupt_data, "CSR row pointer of row " + std::to_string(r + 1) + " exceeds nnz");
-        for (Index i = b; i < e; ++i) {
-            const Index c = s.col_idx[static_cast<std::size_t>(i)];
-            if (!(c >= 0 && static_cast<std::size_t>(c) < cols))
-                detail::fail(errc::out_of_range, "CSR column index " + std::to_string(static_cast<long long>(c)) +
-                                                     " in row " + std::to_string(r) + " is outside [0, " +
-                                                     std::to_string(cols) + ")");
-            if (!(i == b || s.col_idx[static_cast<std::size_t>(i) - 1] < c))
-                detail::fail(errc::corrupt_data,
-                             "CSR columns of row " + std::to_string(r) + " are not strictly increasing");
-            if (!(std::isfinite(lut_value_traits<Value>::to_float(s.values[static_cast<std::size_t>(i)]))))
-                detail::fail(errc::non_finite, "CSR value in row " + std::to_string(r) + " is NaN or Inf");
-        }
-    }
-}
-
-template <class Value, class Index>
-std::size_t nonzeros(const csr_view<Value, Index>& s) noexcept {
-    return s.col_idx.size();
-}
-
-template <class Value, class Index>
-std::size_t storage_bytes(const csr_view<Value, Index>& s) noexcept {
-    return s.row_ptr.size() * sizeof(Index) + s.col_idx.size() * (sizeof(Index) + sizeof(Value));  // 0 when empty
-}
-
-/// y[r] += Σ_{(r,c,v)} v·x[c] for r in [row_begin, row_end), in stored order.
-template <class Value, class Index>
-void accumulate_gemv(const csr_view<Value, Index>& s, const float* x, float* y, std::size_t row_begin,
-                     std::size_t row_end) noexcept {
-    if (s.row_ptr.empty()) return;
-    for (std::size_t r = row_begin; r < row_end; ++r) {
-        float acc = y[r];
-        for (Index i = s.row_ptr[r]; i < s.row_ptr[r + 1]; ++i) {
-            const auto k = static_cast<std::size_t>(i);
-            acc += lut_value_traits<Value>::to_float(s.values[k]) * x[static_cast<std::size_t>(s.col_idx[k])];
-        }
-        y[r] = acc;
-    }
-}
-
-/// Y(b, r) += Σ v·X(b, c) for every batch column b and r in [row_begin, row_end).
-template <class Value, class Index>
-void accumulate_gemm(const csr_view<Value, Index>& s, matrix_view<const float> X, matrix_view<float> Y,
-                     std::size_t row_begin, std::size_t row_end) noexcept {
-    for (std::size_t b = 0; b < X.rows(); ++b)
-        accumulate_gemv(s, X.row(b), Y.row(b), row_begin, row_end);
-}
-
-/// W(r, c) += v for every stored entry (dequantization).
-template <class Value, class Index, class T>
-void add_to_dense(const csr_view<Value, Index>& s, matrix_view<T> W) noexcept {
-    for (std::size_t r = 0; r + 1 < s.row_ptr.size(); ++r)
-        for (Index i = s.row_ptr[r]; i < s.row_ptr[r + 1]; ++i) {
-            const auto k = static_cast<std::size_t>(i);
-            W(r, static_cast<std::size_t>(s.col_idx[k])) +=
-                static_cast<T>(lut_value_traits<Value>::to_float(s.values[k]));
-        }
-}
-
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

@@ -6,7 +6,7 @@
 
 #include "../config.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 /// bfloat16 value held as its 16-bit pattern: float's sign and exponent with
 /// 7 mantissa bits. from_float rounds to nearest, ties to even; NaNs stay NaN.
@@ -47,4 +47,4 @@ struct bfloat16 {
 inline bool operator==(bfloat16 a, bfloat16 b) { return a.to_float() == b.to_float(); }
 inline bool operator!=(bfloat16 a, bfloat16 b) { return !(a == b); }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

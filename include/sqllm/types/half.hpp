@@ -9,7 +9,7 @@
 
 #include "../config.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 /// IEEE binary16 value held as its 16-bit pattern. Arithmetic is done by
 /// converting to float; from_float rounds to nearest, ties to even, overflows
@@ -90,4 +90,4 @@ struct half {
 inline bool operator==(half a, half b) { return a.to_float() == b.to_float(); }
 inline bool operator!=(half a, half b) { return !(a == b); }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

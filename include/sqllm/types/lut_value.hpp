@@ -6,10 +6,11 @@
 
 #include <type_traits>
 
+#include "../config.hpp"
 #include "bfloat16.hpp"
 #include "half.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 template <class T>
 struct lut_value_traits;  // undefined: not a LUT value type
@@ -46,4 +47,4 @@ SQLLM_HOST_DEVICE float round_to(float v) {
     return lut_value_traits<T>::to_float(lut_value_traits<T>::from_float(v));
 }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

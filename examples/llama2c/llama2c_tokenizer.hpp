@@ -1,5 +1,6 @@
-// sqllm/io/llama2c_tokenizer.hpp — the tokenizer of Karpathy's llama2.c:
-// its `tokenizer.bin` file format and the encode/decode rules of `run.c`.
+// llama2c_tokenizer.hpp — the tokenizer of Karpathy's llama2.c: its
+// `tokenizer.bin` file format and the encode/decode rules of `run.c`. Part of
+// the llama2c example, not of the installed library.
 //
 // File format (little-endian): int32 max_token_length, then for each of the
 // vocab_size tokens (the count is not stored; it is the model's vocab_size):
@@ -39,10 +40,9 @@
 #include <utility>
 #include <vector>
 
-#include "../error.hpp"
+#include <sqllm/error.hpp>
 
-namespace sqllm {
-namespace io {
+namespace llama2c {
 
 /// A llama2.c vocabulary with `run.c`'s encode and decode.
 class llama2c_tokenizer {
@@ -60,17 +60,18 @@ public:
     llama2c_tokenizer(std::vector<std::string> pieces, std::vector<float> scores)
         : pieces_(std::move(pieces)), scores_(std::move(scores)) {
         if (pieces_.size() != scores_.size())
-            sqllm::detail::fail(errc::shape_mismatch, "llama2c_tokenizer: " + std::to_string(pieces_.size()) +
-                                                          " pieces but " + std::to_string(scores_.size()) + " scores");
+            throw sqllm::error(sqllm::errc::shape_mismatch, "llama2c_tokenizer: " + std::to_string(pieces_.size()) +
+                                                                " pieces but " + std::to_string(scores_.size()) +
+                                                                " scores");
         if (pieces_.size() < std::size_t(byte_fallback_offset) + 256 ||
             pieces_.size() > std::size_t(std::numeric_limits<int>::max()))
-            sqllm::detail::fail(errc::invalid_argument,
-                                "llama2c_tokenizer: " + std::to_string(pieces_.size()) +
-                                    " tokens; byte fallback needs at least 259 (ids 3 + 0x00 ... 3 + 0xFF)");
+            throw sqllm::error(sqllm::errc::invalid_argument,
+                               "llama2c_tokenizer: " + std::to_string(pieces_.size()) +
+                                   " tokens; byte fallback needs at least 259 (ids 3 + 0x00 ... 3 + 0xFF)");
         for (std::size_t i = 0; i < scores_.size(); ++i)
             if (!std::isfinite(scores_[i]))
-                sqllm::detail::fail(errc::non_finite,
-                                    "llama2c_tokenizer: token " + std::to_string(i) + " has a non-finite score");
+                throw sqllm::error(sqllm::errc::non_finite,
+                                   "llama2c_tokenizer: token " + std::to_string(i) + " has a non-finite score");
         ids_.reserve(pieces_.size());
         for (std::size_t i = 0; i < pieces_.size(); ++i)
             ids_.emplace(pieces_[i], static_cast<int>(i));  // keeps the first id of a duplicate
@@ -96,8 +97,8 @@ public:
     /// Throws errc::invalid_argument for a text of 2^31 - 2 bytes or more.
     std::vector<int> encode(const std::string& text, bool bos, bool eos) const {
         if (text.size() >= std::size_t(std::numeric_limits<int>::max()) - 1)
-            sqllm::detail::fail(errc::invalid_argument, "llama2c_tokenizer::encode: text of " +
-                                                            std::to_string(text.size()) + " bytes is too long");
+            throw sqllm::error(sqllm::errc::invalid_argument, "llama2c_tokenizer::encode: text of " +
+                                                                  std::to_string(text.size()) + " bytes is too long");
         // Symbols form a doubly linked list over slots in text order; a merge
         // keeps the left slot (with the merged id) and unlinks the right one,
         // so slot order stays text order and "leftmost" is "lowest slot".
@@ -202,8 +203,8 @@ private:
 
     std::size_t checked(int id) const {
         if (id < 0 || id >= vocab_size())
-            sqllm::detail::fail(errc::out_of_range, "llama2c_tokenizer: token id " + std::to_string(id) +
-                                                        " outside [0, " + std::to_string(vocab_size()) + ")");
+            throw sqllm::error(sqllm::errc::out_of_range, "llama2c_tokenizer: token id " + std::to_string(id) +
+                                                              " outside [0, " + std::to_string(vocab_size()) + ")");
         return static_cast<std::size_t>(id);
     }
     int id_or_byte(const std::string& text, unsigned char byte) const {
@@ -235,20 +236,20 @@ private:
 /// token, errc::non_finite for a NaN or infinite score.
 inline llama2c_tokenizer read_llama2c_tokenizer(const std::string& path, int vocab_size) {
     if (vocab_size < llama2c_tokenizer::byte_fallback_offset + 256)
-        sqllm::detail::fail(errc::invalid_argument, path + ": vocab_size " + std::to_string(vocab_size) +
-                                                        " is below 259 (the byte-fallback ids)");
+        throw sqllm::error(sqllm::errc::invalid_argument, path + ": vocab_size " + std::to_string(vocab_size) +
+                                                              " is below 259 (the byte-fallback ids)");
     std::ifstream in(path, std::ios::binary);
-    if (!in) sqllm::detail::fail(errc::io_error, path + ": cannot open");
+    if (!in) throw sqllm::error(sqllm::errc::io_error, path + ": cannot open");
     in.seekg(0, std::ios::end);
     const std::streamoff file_size = in.tellg();
     in.seekg(0, std::ios::beg);
-    if (file_size < 0 || !in) sqllm::detail::fail(errc::io_error, path + ": cannot determine the file size");
+    if (file_size < 0 || !in) throw sqllm::error(sqllm::errc::io_error, path + ": cannot determine the file size");
     // Every read is checked; bytes are decoded little-endian whatever the host.
     const auto read_bytes = [&](void* dst, std::size_t n, const std::string& what) {
         in.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
         if (static_cast<std::size_t>(in.gcount()) != n) {
-            if (in.bad()) sqllm::detail::fail(errc::io_error, path + ": read error in " + what);
-            sqllm::detail::fail(errc::corrupt_data, path + ": file ends inside " + what);
+            if (in.bad()) throw sqllm::error(sqllm::errc::io_error, path + ": read error in " + what);
+            throw sqllm::error(sqllm::errc::corrupt_data, path + ": file ends inside " + what);
         }
     };
     const auto read_u32 = [&](const std::string& what) {
@@ -262,8 +263,8 @@ inline llama2c_tokenizer read_llama2c_tokenizer(const std::string& path, int voc
 
     const std::int64_t max_len = as_int(read_u32("the header"));
     if (max_len <= 0)
-        sqllm::detail::fail(errc::corrupt_data,
-                            path + ": max_token_length " + std::to_string(max_len) + " is not positive");
+        throw sqllm::error(sqllm::errc::corrupt_data,
+                           path + ": max_token_length " + std::to_string(max_len) + " is not positive");
     std::vector<std::string> pieces(static_cast<std::size_t>(vocab_size));
     std::vector<float> scores(static_cast<std::size_t>(vocab_size));
     for (int i = 0; i < vocab_size; ++i) {
@@ -271,22 +272,21 @@ inline llama2c_tokenizer read_llama2c_tokenizer(const std::string& path, int voc
         const std::uint32_t score_bits = read_u32(what);
         std::memcpy(&scores[std::size_t(i)], &score_bits, sizeof(float));
         if (!std::isfinite(scores[std::size_t(i)]))
-            sqllm::detail::fail(errc::non_finite, path + ": " + what + " has a non-finite score");
+            throw sqllm::error(sqllm::errc::non_finite, path + ": " + what + " has a non-finite score");
         const std::int64_t len = as_int(read_u32(what));
         if (len < 0 || len > max_len)
-            sqllm::detail::fail(errc::corrupt_data, path + ": " + what + " has length " + std::to_string(len) +
-                                                        ", outside [0, max_token_length = " + std::to_string(max_len) +
-                                                        "]");
+            throw sqllm::error(sqllm::errc::corrupt_data,
+                               path + ": " + what + " has length " + std::to_string(len) +
+                                   ", outside [0, max_token_length = " + std::to_string(max_len) + "]");
         if (len > file_size - static_cast<std::streamoff>(in.tellg()))  // before allocating it
-            sqllm::detail::fail(errc::corrupt_data, path + ": file ends inside " + what);
+            throw sqllm::error(sqllm::errc::corrupt_data, path + ": file ends inside " + what);
         pieces[std::size_t(i)].resize(static_cast<std::size_t>(len));
         if (len > 0) read_bytes(&pieces[std::size_t(i)][0], static_cast<std::size_t>(len), what);
     }
     if (in.peek() != std::ifstream::traits_type::eof())
-        sqllm::detail::fail(errc::corrupt_data, path + ": bytes after the last of " + std::to_string(vocab_size) +
-                                                    " tokens (is vocab_size right?)");
+        throw sqllm::error(sqllm::errc::corrupt_data, path + ": bytes after the last of " + std::to_string(vocab_size) +
+                                                          " tokens (is vocab_size right?)");
     return llama2c_tokenizer(std::move(pieces), std::move(scores));
 }
 
-}  // namespace io
-}  // namespace sqllm
+}  // namespace llama2c

@@ -1,13 +1,14 @@
-// sqllm/core/dequantize.hpp — expand a quantized matrix back to dense values.
+// sqllm/matrix/dequantize.hpp — expand a quantized matrix back to dense values.
 #pragma once
 
 #include <cstddef>
 #include <string>
 #include <vector>
 
+#include "../config.hpp"
 #include "quantized_matrix.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
 
 /// out(r, c) = LUT(r, code(r, c)) + sparse(r, c), computed in T (float or
 /// double; the sum is exact in double). `out` must be rows × cols.
@@ -26,7 +27,7 @@ void dequantize(const quantized_view<Bits, Lut, Sparse, Layout>& m, matrix_view<
                 out(r, g * codes_per_group + k) = static_cast<T>(lut_value_traits<Lut>::to_float(lut[group[k]]));
         }
     }
-    add_to_dense(m.sparse(), out);
+    sparse_format_traits<Sparse>::add_to_dense(m.sparse(), out);
 }
 
 /// Dequantizes into a new rows × cols row-major vector.
@@ -37,4 +38,4 @@ std::vector<T> dequantize(const quantized_view<Bits, Lut, Sparse, Layout>& m) {
     return out;
 }
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

@@ -1,104 +1,27 @@
-// sqllm/sparse/balanced_csr.hpp — CSR whose multiply is split by nonzeros.
+// sqllm/sparse/nonzero_split.hpp — a CSR multiply whose work is split by
+// nonzeros, not rows (the schedule of balanced_csr, sparse/csr.hpp).
 //
 // The weights kept by the dense-and-sparse split concentrate in a few rows: a
-// handful of rows can hold most of the nonzeros. With csr the kernels hand
-// each task a block of rows together with those rows' nonzeros, so the task
-// that owns a heavy row does nearly all the sparse work while the others wait.
-// balanced_csr stores exactly csr's arrays, but its multiply (row_fused =
-// false) runs after the dense rows and splits [0, nnz) into equal contiguous
-// ranges, one per task. Rows wholly inside a range are added to the output by
-// their task alone; a row cut by a range boundary gets per-task partial sums
-// in a small carry array, added to the output serially, in task order, once
-// all tasks are done. Sums are in float, as csr's.
+// handful of rows can hold most of the nonzeros. Split by rows, the task that
+// owns a heavy row does nearly all the sparse work while the others wait.
+// Here [0, nnz) is cut into equal contiguous ranges, one per task. Rows wholly
+// inside a range are added to the output by their task alone; a row cut by a
+// range boundary gets per-task partial sums in a small carry array, added to
+// the output serially, in task order, once all tasks are done. Sums are in
+// float, as the row-split multiply's.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <type_traits>
 #include <vector>
 
+#include "../config.hpp"
 #include "../core/span.hpp"
 #include "../types/lut_value.hpp"
-#include "csr.hpp"
-#include "format.hpp"
+#include "csr_arrays.hpp"
 
-namespace sqllm {
-
-/// Format tag: CSR with values of type Value (float, half or bfloat16) and
-/// indices of signed integer type Index, multiplied in nonzero-balanced tasks.
-template <class Value = float, class Index = std::int32_t>
-struct balanced_csr {
-    static_assert(is_lut_value<Value>::value, "CSR values must be float, sqllm::half or sqllm::bfloat16");
-    static_assert(std::is_integral<Index>::value && std::is_signed<Index>::value,
-                  "CSR indices must be a signed integer type (the reference uses int32)");
-};
-
-/// Non-owning balanced CSR: the three csr_view arrays, another multiply schedule.
-template <class Value = float, class Index = std::int32_t>
-struct balanced_csr_view : csr_view<Value, Index> {
-    balanced_csr_view() = default;
-    /// Views the arrays of a csr_view (implicit: the data means the same).
-    balanced_csr_view(const csr_view<Value, Index>& s) noexcept : csr_view<Value, Index>(s) {}
-    balanced_csr_view(span<const Index> rp, span<const Index> ci, span<const Value> vals) noexcept
-        : csr_view<Value, Index>{rp, ci, vals} {}
-};
-
-/// Owning balanced CSR: csr_storage (build it the same way) with a balanced view.
-template <class Value = float, class Index = std::int32_t>
-struct balanced_csr_storage : csr_storage<Value, Index> {
-    balanced_csr_view<Value, Index> view() const noexcept {
-        return balanced_csr_view<Value, Index>(csr_storage<Value, Index>::view());
-    }
-};
-
-template <class Value, class Index>
-struct sparse_format_traits<balanced_csr<Value, Index>> {
-    using storage = balanced_csr_storage<Value, Index>;
-    using view = balanced_csr_view<Value, Index>;
-    static constexpr const char* name = "balanced_csr";
-    static constexpr bool row_fused = false;  // splits its own work by nonzeros
-};
-
-/// Checks the arrays as validate(csr_view, rows, cols) does.
-template <class Value, class Index>
-void validate(const balanced_csr_view<Value, Index>& s, std::size_t rows, std::size_t cols) {
-    validate(static_cast<const csr_view<Value, Index>&>(s), rows, cols);
-}
-
-/// Number of stored entries.
-template <class Value, class Index>
-std::size_t nonzeros(const balanced_csr_view<Value, Index>& s) noexcept {
-    return nonzeros(static_cast<const csr_view<Value, Index>&>(s));
-}
-
-/// Bytes of the three arrays (the same as csr's).
-template <class Value, class Index>
-std::size_t storage_bytes(const balanced_csr_view<Value, Index>& s) noexcept {
-    return storage_bytes(static_cast<const csr_view<Value, Index>&>(s));
-}
-
-/// W(r, c) += v for every stored entry (dequantization).
-template <class Value, class Index, class T>
-void add_to_dense(const balanced_csr_view<Value, Index>& s, matrix_view<T> W) noexcept {
-    add_to_dense(static_cast<const csr_view<Value, Index>&>(s), W);
-}
-
-/// Row-range form, as csr's: y[r] += Σ v·x[c] for r in [row_begin, row_end).
-/// For callers that schedule by rows themselves; the kernels use the split form.
-template <class Value, class Index>
-void accumulate_gemv(const balanced_csr_view<Value, Index>& s, const float* x, float* y, std::size_t row_begin,
-                     std::size_t row_end) noexcept {
-    accumulate_gemv(static_cast<const csr_view<Value, Index>&>(s), x, y, row_begin, row_end);
-}
-
-/// Row-range form, as csr's: Y(b, r) += Σ v·X(b, c) for r in [row_begin, row_end).
-template <class Value, class Index>
-void accumulate_gemm(const balanced_csr_view<Value, Index>& s, matrix_view<const float> X, matrix_view<float> Y,
-                     std::size_t row_begin, std::size_t row_end) noexcept {
-    accumulate_gemm(static_cast<const csr_view<Value, Index>&>(s), X, Y, row_begin, row_end);
-}
-
+SQLLM_NAMESPACE_BEGIN
 namespace detail {
 
 /// Fewest nonzeros worth a task of their own: below this, starting the task
@@ -170,8 +93,6 @@ void balanced_batch(const csr_view<Value, Index>& s, std::size_t i, std::size_t 
     }
 }
 
-}  // namespace detail
-
 /// y[r] += Σ v·x[c] over every row, the work split by nonzeros through
 /// `exec`: a few contiguous nonzero ranges per unit of exec.concurrency(),
 /// none under ~4096 nonzeros (one task for a small CSR). Each task finds its
@@ -184,32 +105,32 @@ void balanced_batch(const csr_view<Value, Index>& s, std::size_t i, std::size_t 
 /// from y[r] or (cut rows) from 0. The view must be valid for y's rows and
 /// x's columns (validate); an empty CSR is a no-op. Tasks do not throw.
 template <class Value, class Index, class Executor>
-void accumulate_gemv_split(const balanced_csr_view<Value, Index>& s, const float* x, float* y,
+void csr_gemv_split(const csr_view<Value, Index>& s, const float* x, float* y,
                            const Executor& exec) {
     const std::size_t nnz = s.col_idx.size();
     if (nnz == 0) return;
     const std::size_t rows = s.row_ptr.size() - 1;
-    const std::size_t tasks = detail::balanced_task_count(nnz, exec.concurrency());
+    const std::size_t tasks = balanced_task_count(nnz, exec.concurrency());
     std::vector<float> carry(tasks > 1 ? 2 * tasks : 0);  // one task owns every row: no carries
     exec.bulk(tasks, [&](std::size_t t) {
-        const auto g = detail::balanced_task_range(s, nnz, tasks, t);
+        const auto g = balanced_task_range(s, nnz, tasks, t);
         if (g.head_shared)
-            carry[2 * t] = detail::balanced_dot(s, g.begin, g.head_end, x, 0.0f);
+            carry[2 * t] = balanced_dot(s, g.begin, g.head_end, x, 0.0f);
         else
-            y[g.head_row] = detail::balanced_dot(s, g.begin, g.head_end, x, y[g.head_row]);
+            y[g.head_row] = balanced_dot(s, g.begin, g.head_end, x, y[g.head_row]);
         // Rows starting inside the range end inside it too, except the tail row.
         const std::size_t stop = g.has_tail ? g.tail_row : rows;
         for (std::size_t r = g.head_row + 1; r < stop && static_cast<std::size_t>(s.row_ptr[r]) < g.end; ++r) {
             const auto b = static_cast<std::size_t>(s.row_ptr[r]), e = static_cast<std::size_t>(s.row_ptr[r + 1]);
-            if (b != e) y[r] = detail::balanced_dot(s, b, e, x, y[r]);
+            if (b != e) y[r] = balanced_dot(s, b, e, x, y[r]);
         }
         if (g.has_tail)
             carry[2 * t + 1] =
-                detail::balanced_dot(s, static_cast<std::size_t>(s.row_ptr[g.tail_row]), g.end, x, 0.0f);
+                balanced_dot(s, static_cast<std::size_t>(s.row_ptr[g.tail_row]), g.end, x, 0.0f);
     });
     if (tasks == 1) return;
     for (std::size_t t = 0; t < tasks; ++t) {
-        const auto g = detail::balanced_task_range(s, nnz, tasks, t);
+        const auto g = balanced_task_range(s, nnz, tasks, t);
         if (g.head_shared) y[g.head_row] += carry[2 * t];
         if (g.has_tail) y[g.tail_row] += carry[2 * t + 1];
     }
@@ -221,31 +142,31 @@ void accumulate_gemv_split(const balanced_csr_view<Value, Index>& s, const float
 /// function's result on X's row b bit for bit. Allocates 2·tasks·batch float
 /// carries per call when more than one task runs. Tasks do not throw.
 template <class Value, class Index, class Executor>
-void accumulate_gemm_split(const balanced_csr_view<Value, Index>& s, matrix_view<const float> X,
+void csr_gemm_split(const csr_view<Value, Index>& s, matrix_view<const float> X,
                            matrix_view<float> Y, const Executor& exec) {
     const std::size_t nnz = s.col_idx.size(), n = X.rows();
     if (nnz == 0 || n == 0) return;
     const std::size_t rows = s.row_ptr.size() - 1;
-    const std::size_t tasks = detail::balanced_task_count(nnz, exec.concurrency());
+    const std::size_t tasks = balanced_task_count(nnz, exec.concurrency());
     std::vector<float> carry(tasks > 1 ? 2 * tasks * n : 0);  // zeros: cut rows sum from 0
     const std::size_t ldy = Y.stride();
     exec.bulk(tasks, [&](std::size_t t) {
-        const auto g = detail::balanced_task_range(s, nnz, tasks, t);
+        const auto g = balanced_task_range(s, nnz, tasks, t);
         if (g.head_shared)
-            detail::balanced_batch(s, g.begin, g.head_end, X, carry.data() + 2 * t * n, 1);
+            balanced_batch(s, g.begin, g.head_end, X, carry.data() + 2 * t * n, 1);
         else
-            detail::balanced_batch(s, g.begin, g.head_end, X, Y.data() + g.head_row, ldy);
+            balanced_batch(s, g.begin, g.head_end, X, Y.data() + g.head_row, ldy);
         const std::size_t stop = g.has_tail ? g.tail_row : rows;
         for (std::size_t r = g.head_row + 1; r < stop && static_cast<std::size_t>(s.row_ptr[r]) < g.end; ++r)
-            detail::balanced_batch(s, static_cast<std::size_t>(s.row_ptr[r]),
+            balanced_batch(s, static_cast<std::size_t>(s.row_ptr[r]),
                                    static_cast<std::size_t>(s.row_ptr[r + 1]), X, Y.data() + r, ldy);
         if (g.has_tail)
-            detail::balanced_batch(s, static_cast<std::size_t>(s.row_ptr[g.tail_row]), g.end, X,
+            balanced_batch(s, static_cast<std::size_t>(s.row_ptr[g.tail_row]), g.end, X,
                                    carry.data() + (2 * t + 1) * n, 1);
     });
     if (tasks == 1) return;
     for (std::size_t t = 0; t < tasks; ++t) {
-        const auto g = detail::balanced_task_range(s, nnz, tasks, t);
+        const auto g = balanced_task_range(s, nnz, tasks, t);
         for (std::size_t b = 0; b < n; ++b) {
             if (g.head_shared) Y(b, g.head_row) += carry[2 * t * n + b];
             if (g.has_tail) Y(b, g.tail_row) += carry[(2 * t + 1) * n + b];
@@ -253,4 +174,5 @@ void accumulate_gemm_split(const balanced_csr_view<Value, Index>& s, matrix_view
     }
 }
 
-}  // namespace sqllm
+}  // namespace detail
+SQLLM_NAMESPACE_END

@@ -1,5 +1,7 @@
-// sqllm/io/llama2c.hpp — read model checkpoints of Karpathy's llama2.c in its
-// "legacy" format (version 0, the `.bin` files `run.c` loads).
+// llama2c.hpp — read model checkpoints of Karpathy's llama2.c in its "legacy"
+// format (version 0, the `.bin` files `run.c` loads). Part of the llama2c
+// example, not of the installed library; sqllm-quantize reads .bin models
+// through it too (tools/CMakeLists.txt puts this directory on its path).
 //
 // The format: a header of 7 little-endian int32
 //     dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len
@@ -18,9 +20,10 @@
 // users compute RoPE (`run.c` ignores them too).
 //
 // The reader returns every weight under a canonical name (see
-// llama2c_tensor_names), the names sqllm's tools use for per-layer data such
-// as Fisher information: "tok_embeddings", "layers.{l}.rms_att",
-// "layers.{l}.wq" ... "layers.{l}.w3", "rms_final", "output".
+// llama2c_tensor_names), the names sqllm-quantize and this example use for
+// per-layer data such as Fisher information: "tok_embeddings",
+// "layers.{l}.rms_att", "layers.{l}.wq" ... "layers.{l}.w3", "rms_final",
+// "output".
 //
 // Error policy: every malformed input throws sqllm::error naming the file and
 // the problem: errc::io_error when the file cannot be opened or read,
@@ -41,10 +44,9 @@
 #include <utility>
 #include <vector>
 
-#include "../error.hpp"
+#include <sqllm/error.hpp>
 
-namespace sqllm {
-namespace io {
+namespace llama2c {
 
 /// Hyper-parameters of a llama2.c model, from the checkpoint header.
 struct llama2c_config {
@@ -95,7 +97,7 @@ struct llama2c_model_file {
     /// The tensor called `name`; throws errc::invalid_argument when there is none.
     const llama2c_tensor& at(const std::string& name) const {
         const llama2c_tensor* t = find(name);
-        if (!t) sqllm::detail::fail(errc::invalid_argument, "llama2.c model has no tensor \"" + name + "\"");
+        if (!t) throw sqllm::error(sqllm::errc::invalid_argument, "llama2.c model has no tensor \"" + name + "\"");
         return *t;
     }
 };
@@ -138,7 +140,7 @@ inline std::vector<llama2c_tensor_info> llama2c_tensor_names(const llama2c_confi
 /// errc::corrupt_data naming `where` (a file name) and the problem.
 inline void validate_llama2c_config(const llama2c_config& c, const std::string& where) {
     const auto bad = [&](const std::string& what) {
-        sqllm::detail::fail(errc::corrupt_data, where + ": invalid llama2.c header: " + what);
+        throw sqllm::error(sqllm::errc::corrupt_data, where + ": invalid llama2.c header: " + what);
     };
     const std::pair<const char*, int> fields[] = {
         {"dim", c.dim},         {"hidden_dim", c.hidden_dim}, {"n_layers", c.n_layers},
@@ -193,7 +195,7 @@ inline void llama2c_read_exact(std::ifstream& in, void* dst, std::size_t bytes, 
         const std::size_t n = std::min(chunk, bytes - done);
         in.read(p + done, static_cast<std::streamsize>(n));
         if (static_cast<std::size_t>(in.gcount()) != n)
-            sqllm::detail::fail(errc::io_error, path + ": read error in " + what);
+            throw sqllm::error(sqllm::errc::io_error, path + ": read error in " + what);
         done += n;
     }
 }
@@ -201,11 +203,11 @@ inline void llama2c_read_exact(std::ifstream& in, void* dst, std::size_t bytes, 
 /// Opens `path` for binary reading and returns its size; throws errc::io_error.
 inline std::uint64_t llama2c_open(std::ifstream& in, const std::string& path) {
     in.open(path, std::ios::binary);
-    if (!in) sqllm::detail::fail(errc::io_error, path + ": cannot open");
+    if (!in) throw sqllm::error(sqllm::errc::io_error, path + ": cannot open");
     in.seekg(0, std::ios::end);
     const std::streamoff end = in.tellg();
     in.seekg(0, std::ios::beg);
-    if (end < 0 || !in) sqllm::detail::fail(errc::io_error, path + ": cannot determine the file size");
+    if (end < 0 || !in) throw sqllm::error(sqllm::errc::io_error, path + ": cannot determine the file size");
     return static_cast<std::uint64_t>(end);
 }
 
@@ -225,16 +227,16 @@ inline llama2c_model_file read_llama2c(const std::string& path) {
     const std::uint64_t file_size = detail::llama2c_open(in, path);
     constexpr std::uint64_t header_bytes = 7 * 4;
     if (file_size < header_bytes)
-        sqllm::detail::fail(errc::corrupt_data, path + ": " + std::to_string(file_size) +
-                                                    " bytes is too short for a llama2.c header (28 bytes)");
+        throw sqllm::error(sqllm::errc::corrupt_data, path + ": " + std::to_string(file_size) +
+                                                          " bytes is too short for a llama2.c header (28 bytes)");
     std::int32_t h[7];
     detail::llama2c_read_exact(in, h, sizeof h, path, "the header");
     const bool little = detail::llama2c_host_is_little_endian();
     if (!little) detail::llama2c_byteswap32(h, 7);
     if (static_cast<std::uint32_t>(h[0]) == llama2c_versioned_magic)
-        sqllm::detail::fail(errc::corrupt_data, path + ": a versioned llama2.c export (version " +
-                                                    std::to_string(h[1]) +
-                                                    "); only the legacy format (version 0) is supported");
+        throw sqllm::error(sqllm::errc::corrupt_data, path + ": a versioned llama2.c export (version " +
+                                                          std::to_string(h[1]) +
+                                                          "); only the legacy format (version 0) is supported");
 
     llama2c_model_file file;
     llama2c_config& c = file.config;
@@ -270,26 +272,26 @@ inline llama2c_model_file read_llama2c(const std::string& path) {
                                     " n_kv_heads=" + std::to_string(c.n_kv_heads) +
                                     " vocab_size=" + std::to_string(h[5]) + " seq_len=" + std::to_string(c.seq_len);
     if (!ok || weight_bytes > std::numeric_limits<std::size_t>::max())
-        sqllm::detail::fail(errc::corrupt_data, path + ": the header (" + config_text +
-                                                    ") implies a size beyond "
-                                                    "2^62 bytes or this machine's address space");
+        throw sqllm::error(sqllm::errc::corrupt_data, path + ": the header (" + config_text +
+                                                          ") implies a size beyond "
+                                                          "2^62 bytes or this machine's address space");
     const std::uint64_t base = header_bytes + weight_bytes;  // no RoPE tables
     bool has_rope = false;
     if (c.shared_classifier) {
         if (file_size == base + rope_bytes)
             has_rope = true;
         else if (file_size != base)
-            sqllm::detail::fail(errc::corrupt_data,
-                                path + ": " + std::to_string(file_size) + " bytes, but the header (" + config_text +
-                                    ") implies " + std::to_string(base) + " (or " + std::to_string(base + rope_bytes) +
-                                    " with the RoPE tables): " + (file_size < base ? "truncated" : "trailing bytes"));
+            throw sqllm::error(sqllm::errc::corrupt_data,
+                               path + ": " + std::to_string(file_size) + " bytes, but the header (" + config_text +
+                                   ") implies " + std::to_string(base) + " (or " + std::to_string(base + rope_bytes) +
+                                   " with the RoPE tables): " + (file_size < base ? "truncated" : "trailing bytes"));
     } else {
         has_rope = true;  // the separate classifier comes after the tables
         if (file_size != base + rope_bytes)
-            sqllm::detail::fail(errc::corrupt_data,
-                                path + ": " + std::to_string(file_size) + " bytes, but the header (" + config_text +
-                                    ") implies " + std::to_string(base + rope_bytes) + ": " +
-                                    (file_size < base + rope_bytes ? "truncated" : "trailing bytes"));
+            throw sqllm::error(sqllm::errc::corrupt_data,
+                               path + ": " + std::to_string(file_size) + " bytes, but the header (" + config_text +
+                                   ") implies " + std::to_string(base + rope_bytes) + ": " +
+                                   (file_size < base + rope_bytes ? "truncated" : "trailing bytes"));
     }
 
     const std::vector<llama2c_tensor_info> infos = llama2c_tensor_names(c);
@@ -302,13 +304,12 @@ inline llama2c_model_file read_llama2c(const std::string& path) {
         if (!little) detail::llama2c_byteswap32(t.data.data(), t.data.size());
         for (std::size_t i = 0; i < t.data.size(); ++i)
             if (!std::isfinite(t.data[i]))
-                sqllm::detail::fail(errc::non_finite, path + ": tensor " + t.name + " has a non-finite value (" +
-                                                          std::to_string(t.data[i]) + ") at flat index " +
-                                                          std::to_string(i));
+                throw sqllm::error(sqllm::errc::non_finite, path + ": tensor " + t.name + " has a non-finite value (" +
+                                                                std::to_string(t.data[i]) + ") at flat index " +
+                                                                std::to_string(i));
         file.tensors.push_back(std::move(t));
     }
     return file;
 }
 
-}  // namespace io
-}  // namespace sqllm
+}  // namespace llama2c

@@ -1,6 +1,7 @@
-// sqllm/io/llama2c_metadata.hpp — a llama2.c model's configuration as
-// safetensors "__metadata__" entries, so a converted or quantized checkpoint
-// is a complete model on its own.
+// llama2c_metadata.hpp — a llama2.c model's configuration as safetensors
+// "__metadata__" entries, so a converted or quantized checkpoint is a complete
+// model on its own. Part of the llama2c example, not of the installed library;
+// sqllm-quantize writes these entries, checkpoint.hpp reads them.
 //
 // Keys: "llama2c.dim", "llama2c.hidden_dim", "llama2c.n_layers",
 // "llama2c.n_heads", "llama2c.n_kv_heads", "llama2c.vocab_size",
@@ -12,11 +13,11 @@
 #include <map>
 #include <string>
 
-#include "../error.hpp"
+#include <sqllm/error.hpp>
+
 #include "llama2c.hpp"
 
-namespace sqllm {
-namespace io {
+namespace llama2c {
 
 /// The config as metadata entries.
 inline std::map<std::string, std::string> llama2c_metadata(const llama2c_config& c) {
@@ -37,12 +38,13 @@ inline llama2c_config llama2c_config_from_metadata(const std::map<std::string, s
     auto get = [&](const char* key) -> int {
         const auto it = m.find(key);
         if (it == m.end())
-            sqllm::detail::fail(errc::corrupt_data, where + ": metadata lacks \"" + key + "\" (not a llama2.c model?)");
+            throw sqllm::error(sqllm::errc::corrupt_data,
+                               where + ": metadata lacks \"" + key + "\" (not a llama2.c model?)");
         char* end = nullptr;
         const long v = std::strtol(it->second.c_str(), &end, 10);
         if (it->second.empty() || *end != '\0' || v <= 0 || v > (1L << 30))
-            sqllm::detail::fail(errc::corrupt_data, where + ": metadata \"" + key + "\" = \"" + it->second +
-                                                        "\" is not a positive integer");
+            throw sqllm::error(sqllm::errc::corrupt_data,
+                               where + ": metadata \"" + key + "\" = \"" + it->second + "\" is not a positive integer");
         return static_cast<int>(v);
     };
     llama2c_config c;
@@ -55,11 +57,11 @@ inline llama2c_config llama2c_config_from_metadata(const std::map<std::string, s
     c.seq_len = get("llama2c.seq_len");
     const auto shared = m.find("llama2c.shared_classifier");
     if (shared == m.end() || (shared->second != "true" && shared->second != "false"))
-        sqllm::detail::fail(errc::corrupt_data, where + ": metadata \"llama2c.shared_classifier\" is missing or not true/false");
+        throw sqllm::error(sqllm::errc::corrupt_data,
+                           where + ": metadata \"llama2c.shared_classifier\" is missing or not true/false");
     c.shared_classifier = shared->second == "true";
     validate_llama2c_config(c, where);
     return c;
 }
 
-}  // namespace io
-}  // namespace sqllm
+}  // namespace llama2c

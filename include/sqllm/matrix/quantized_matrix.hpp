@@ -1,30 +1,46 @@
-// sqllm/core/quantized_matrix.hpp — a dense-and-sparse LUT-quantized matrix.
+// sqllm/matrix/quantized_matrix.hpp — a dense-and-sparse LUT-quantized matrix.
 //
 // W ≈ dense + sparse, dense(r, c) = lut(r, code(r, c)), generic at compile time over
 //   Bits    code width, 1..8 (K = 2^Bits LUT entries per row),
-//   Lut     LUT value type: float, sqllm::half or sqllm::bfloat16,
-//   Sparse  sparse format tag: csr<...> or no_sparse,
-//   Layout  packed code layout: row_stream_layout<Bits> (default) or reference_layout<Bits>.
+//   Lut     LUT value type: float, sqllm::half or sqllm::bfloat16 (types/lut_value.hpp),
+//   Sparse  sparse format tag: csr<...>, balanced_csr<...> or no_sparse (sparse/format.hpp),
+//   Layout  packed code layout: striped_layout<Bits> (the default) or
+//           reference_layout<Bits> (a checkpoint's qweight as is) (layout/concept.hpp).
 // quantized_view is non-owning (point it at memory-mapped weights);
 // quantized_matrix owns its arrays and hands out views. Kernels take views.
+//
+// The defaults are named once, here: default_layout and default_sparse.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "../config.hpp"
+#include "../core/bits.hpp"
+#include "../core/span.hpp"
 #include "../error.hpp"
-#include "../layout/row_stream.hpp"
+#include "../layout/concept.hpp"
+#include "../layout/striped.hpp"
 #include "../sparse/csr.hpp"
+#include "../sparse/format.hpp"
 #include "../sparse/none.hpp"
 #include "../types/lut_value.hpp"
-#include "bits.hpp"
-#include "span.hpp"
 
-namespace sqllm {
+SQLLM_NAMESPACE_BEGIN
+
+/// The layout every function uses unless told otherwise: the one every
+/// target has SIMD gemv and gemm for.
+template <int Bits>
+using default_layout = striped_layout<Bits>;
+
+/// The sparse format every function uses unless told otherwise: the
+/// reference's CSR (float values, int32 indices).
+using default_sparse = csr<>;
 
 /// Tag for constructors that skip validation, for data the caller has
 /// already validated (e.g. a view re-made per call from a checked matrix).
@@ -33,18 +49,50 @@ struct unchecked_t {
 };
 constexpr unchecked_t unchecked{};
 
-template <int Bits, class Lut = float, class Sparse = csr<>, class Layout = row_stream_layout<Bits>>
+namespace detail {
+// Member types that stay well-formed for a wrong parameter, so that the
+// static_asserts below are the errors a user sees.
+template <class L, bool = is_layout<L>::value>
+struct layout_bits : std::integral_constant<int, -1> {};
+template <class L>
+struct layout_bits<L, true> : std::integral_constant<int, L::bits> {};
+template <class S, bool = is_sparse_format<S>::value>
+struct sparse_types {
+    using view = no_sparse_view;
+    using storage = no_sparse_storage;
+};
+template <class S>
+struct sparse_types<S, true> {
+    using view = typename sparse_format_traits<S>::view;
+    using storage = typename sparse_format_traits<S>::storage;
+};
+
+template <int Bits, class Lut, class Sparse, class Layout>
+struct check_matrix_types {
+    static_assert(Bits >= 1 && Bits <= 8, "sqllm: Bits must be 1..8");
+    static_assert(is_lut_value<Lut>::value,
+                  "sqllm: Lut is not a LUT value type: use float, sqllm::half or sqllm::bfloat16 (types/lut_value.hpp)");
+    static_assert(is_sparse_format<Sparse>::value,
+                  "sqllm: Sparse is not a sparse format: use csr<...>, balanced_csr<...> or no_sparse (sparse/format.hpp)");
+    static_assert(is_layout<Layout>::value,
+                  "sqllm: Layout is not a layout: use striped_layout<Bits> or reference_layout<Bits> (layout/concept.hpp)");
+    static_assert(!is_layout<Layout>::value || layout_bits<Layout>::value == Bits,
+                  "sqllm: the layout packs codes of another bit width than the matrix's Bits");
+    static constexpr bool value = true;
+};
+}  // namespace detail
+
+template <int Bits, class Lut = float, class Sparse = default_sparse, class Layout = default_layout<Bits>>
 class quantized_view {
-    static_assert(is_lut_value<Lut>::value, "the LUT type must be float, sqllm::half or sqllm::bfloat16");
-    static_assert(Layout::bits == Bits, "the layout's bit width must match the matrix's");
+    static_assert(detail::check_matrix_types<Bits, Lut, Sparse, Layout>::value, "");
 
 public:
     static constexpr int bits = Bits;
-    static constexpr int levels = bit_width<Bits>::levels;
+    static constexpr int levels = 1 << Bits;
     using lut_type = Lut;
     using sparse_format = Sparse;
     using layout = Layout;
-    using sparse_view = typename sparse_format_traits<Sparse>::view;
+    using sparse_view = typename detail::sparse_types<Sparse>::view;
     using word_type = std::uint32_t;
 
     quantized_view() = default;
@@ -68,7 +116,7 @@ public:
         for (std::size_t i = 0; i < lut.size(); ++i)
             if (!(std::isfinite(lut_value_traits<Lut>::to_float(lut[i]))))
                 detail::fail(errc::non_finite, "LUT value of row " + std::to_string(i / levels) + " is NaN or Inf");
-        validate(sparse_, rows, cols);
+        sparse_format_traits<Sparse>::validate(sparse_, rows, cols);
     }
 
     /// Views the arrays without any check (sizes included): the caller vouches for them.
@@ -85,6 +133,8 @@ public:
     const word_type* words() const noexcept { return words_; }
     std::size_t word_count() const noexcept { return Layout::word_count(rows_, cols_); }
     const sparse_view& sparse() const noexcept { return sparse_; }
+    /// Weights kept exactly in the sparse part.
+    std::size_t nonzeros() const noexcept { return sparse_format_traits<Sparse>::nonzeros(sparse_); }
 
     /// Code of (r, c); no bounds check.
     std::uint32_t code(std::size_t r, std::size_t c) const { return Layout::get(words_, rows_, cols_, r, c); }
@@ -95,7 +145,8 @@ public:
 
     /// Exact storage: packed codes (padding included) + LUT + sparse part.
     std::size_t storage_bytes() const noexcept {
-        return word_count() * sizeof(word_type) + rows_ * levels * sizeof(Lut) + sqllm::storage_bytes(sparse_);
+        return word_count() * sizeof(word_type) + rows_ * levels * sizeof(Lut) +
+               sparse_format_traits<Sparse>::storage_bytes(sparse_);
     }
     /// storage_bytes() · 8 / (rows · cols).
     double bits_per_weight() const noexcept {
@@ -112,14 +163,16 @@ private:
 
 /// Owning counterpart of quantized_view: holds the LUT, the packed codes and
 /// the sparse part in std::vectors.
-template <int Bits, class Lut = float, class Sparse = csr<>, class Layout = row_stream_layout<Bits>>
+template <int Bits, class Lut = float, class Sparse = default_sparse, class Layout = default_layout<Bits>>
 class quantized_matrix {
+    static_assert(detail::check_matrix_types<Bits, Lut, Sparse, Layout>::value, "");
+
 public:
     using view_type = quantized_view<Bits, Lut, Sparse, Layout>;
-    using sparse_storage = typename sparse_format_traits<Sparse>::storage;
+    using sparse_storage = typename detail::sparse_types<Sparse>::storage;
     using word_type = std::uint32_t;
     static constexpr int bits = Bits;
-    static constexpr int levels = bit_width<Bits>::levels;
+    static constexpr int levels = 1 << Bits;
 
     quantized_matrix() = default;
 
@@ -151,4 +204,4 @@ private:
     sparse_storage sparse_;
 };
 
-}  // namespace sqllm
+SQLLM_NAMESPACE_END

@@ -1,0 +1,146 @@
+// sqllm/kernels/x86/avx2.hpp — the AVX2 target's primitives (8 float lanes).
+//
+// Only primitives live here; the algorithms that use them are written once
+// in kernels/driver/ (docs/EXTENDING.md lists the set a target provides).
+// They are intrinsics rather than xsimd::batch because xsimd declares
+// batch<T, avx2> only in units compiled with -mavx2 (target/region.hpp).
+#pragma once
+
+#include "../../config.hpp"
+#include "../../target/region.hpp"
+
+#if SQLLM_HAVE_X86_TARGETS
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "../../target/tags.hpp"
+#include "../../types/half.hpp"
+
+SQLLM_REGION_BEGIN_AVX2
+SQLLM_NAMESPACE_BEGIN
+namespace impl_avx2 {
+
+using tag = target::avx2;
+using vf = __m256;   ///< 8 floats
+using vu = __m256i;  ///< 8 uint32 words
+using vd = __m256d;  ///< 4 doubles
+constexpr int lanes = 8;
+constexpr int dlanes = 4;
+
+// ---- float -------------------------------------------------------------------
+SQLLM_FORCE_INLINE vf vzero() noexcept { return _mm256_setzero_ps(); }
+SQLLM_FORCE_INLINE vf vset1(float v) noexcept { return _mm256_set1_ps(v); }
+SQLLM_FORCE_INLINE vf vload(const float* p) noexcept { return _mm256_loadu_ps(p); }
+/// Lanes [0, n) set, n < 8.
+SQLLM_FORCE_INLINE vu first_lanes(std::size_t n) noexcept {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+/// p[0, n) then zeros; reads nothing past p + n.
+SQLLM_FORCE_INLINE vf vload_n(const float* p, std::size_t n) noexcept { return _mm256_maskload_ps(p, first_lanes(n)); }
+SQLLM_FORCE_INLINE void vstore(float* p, vf v) noexcept { _mm256_storeu_ps(p, v); }
+SQLLM_FORCE_INLINE void vstore_n(float* p, vf v, std::size_t n) noexcept { _mm256_maskstore_ps(p, first_lanes(n), v); }
+SQLLM_FORCE_INLINE vf vadd(vf a, vf b) noexcept { return _mm256_add_ps(a, b); }
+/// a·b + c, fused.
+SQLLM_FORCE_INLINE vf vfma(vf a, vf b, vf c) noexcept { return _mm256_fmadd_ps(a, b, c); }
+SQLLM_FORCE_INLINE float vsum(vf v) noexcept {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+// ---- packed words ----------------------------------------------------------------
+SQLLM_FORCE_INLINE vu wload(const std::uint32_t* p) noexcept {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+SQLLM_FORCE_INLINE vu wload_n(const std::uint32_t* p, std::size_t n) noexcept {
+    return _mm256_maskload_epi32(reinterpret_cast<const int*>(p), first_lanes(n));
+}
+template <int S>
+SQLLM_FORCE_INLINE vu wshr(vu v) noexcept {
+    return _mm256_srli_epi32(v, S);
+}
+template <int S>
+SQLLM_FORCE_INLINE vu wshl(vu v) noexcept {
+    return _mm256_slli_epi32(v, S);
+}
+SQLLM_FORCE_INLINE vu wor(vu a, vu b) noexcept { return _mm256_or_si256(a, b); }
+SQLLM_FORCE_INLINE vu wand(vu a, vu b) noexcept { return _mm256_and_si256(a, b); }
+SQLLM_FORCE_INLINE vu wadd(vu a, vu b) noexcept { return _mm256_add_epi32(a, b); }
+SQLLM_FORCE_INLINE vu wset1(std::uint32_t v) noexcept { return _mm256_set1_epi32(static_cast<int>(v)); }
+/// {0, k, 2k, ..., 7k}: lane j's offset into per-lane tables of k entries.
+SQLLM_FORCE_INLINE vu lane_offsets(std::uint32_t k) noexcept {
+    return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), wset1(k));
+}
+
+// ---- table lookup -------------------------------------------------------------------
+/// base[idx[j]] per lane.
+SQLLM_FORCE_INLINE vf gather(const float* base, vu idx) noexcept {
+    // Masked form with an explicit source: the unmasked one trips GCC 12's
+    // -Wuninitialized through _mm256_undefined_ps (GCC PR 105593).
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, idx, _mm256_castsi256_ps(_mm256_set1_epi32(-1)), 4);
+}
+
+/// A row's LUT for 2^Bits codes. The constructor takes the fp32 entries
+/// repeated to at least 16 (so a permute may read index bits above the code);
+/// the call looks up the low Bits bits of each lane of idx.
+template <int Bits, class = void>
+struct table {  // Bits 5-8: gather from the entries in memory
+    const float* p;
+    explicit table(const float* lut) noexcept : p(lut) {}
+    SQLLM_FORCE_INLINE vf operator()(vu idx) const noexcept {
+        return gather(p, wand(idx, wset1((1u << Bits) - 1u)));
+    }
+};
+template <int Bits>
+struct table<Bits, typename std::enable_if<(Bits <= 3)>::type> {  // vpermps reads index bits 0-2
+    vf t;
+    explicit table(const float* lut) noexcept : t(vload(lut)) {}
+    SQLLM_FORCE_INLINE vf operator()(vu idx) const noexcept { return _mm256_permutevar8x32_ps(t, idx); }
+};
+template <int Bits>
+struct table<Bits, typename std::enable_if<(Bits == 4)>::type> {  // both halves, blend on bit 3
+    vf lo, hi;
+    explicit table(const float* lut) noexcept : lo(vload(lut)), hi(vload(lut + 8)) {}
+    SQLLM_FORCE_INLINE vf operator()(vu idx) const noexcept {
+        // blendv reads the sign bit: move code bit 3 there.
+        return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx),
+                                _mm256_castsi256_ps(wshl<28>(idx)));
+    }
+};
+
+/// out[i] = in[i] for n binary16 values (F16C: exact).
+inline void widen_half(const half* in, float* out, std::size_t n) noexcept {
+    const std::size_t full = n / 8 * 8;
+    for (std::size_t i = 0; i < full; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
+    for (std::size_t i = full; i < n; ++i) out[i] = in[i].to_float();
+}
+
+// ---- double (the quantizer's argmin scan) ----------------------------------------------
+SQLLM_FORCE_INLINE vd dload(const double* p) noexcept { return _mm256_loadu_pd(p); }
+SQLLM_FORCE_INLINE vd dset1(double v) noexcept { return _mm256_set1_pd(v); }
+SQLLM_FORCE_INLINE vd dsub(vd a, vd b) noexcept { return _mm256_sub_pd(a, b); }
+SQLLM_FORCE_INLINE vd dmul(vd a, vd b) noexcept { return _mm256_mul_pd(a, b); }
+SQLLM_FORCE_INLINE vd dmax(vd a, vd b) noexcept { return _mm256_max_pd(a, b); }
+SQLLM_FORCE_INLINE vd dmin(vd a, vd b) noexcept { return _mm256_min_pd(a, b); }
+SQLLM_FORCE_INLINE double dhmin(vd v) noexcept {
+    const __m128d h = _mm_min_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_min_sd(h, _mm_unpackhi_pd(h, h)));
+}
+/// v, opaque to the optimiser: a product passed through it is never fused
+/// into an FMA, whatever -ffp-contract says (reproducible results).
+SQLLM_FORCE_INLINE vd dopaque(vd v) noexcept {
+    __asm__("" : "+x"(v));
+    return v;
+}
+
+}  // namespace impl_avx2
+SQLLM_NAMESPACE_END
+SQLLM_REGION_END
+
+#endif  // SQLLM_HAVE_X86_TARGETS

@@ -1,0 +1,139 @@
+// sqllm/sparse/csr_arrays.hpp — compressed sparse rows: the three arrays, as a
+// view over caller memory and as owning storage, and what can be done with
+// them one row range at a time. The format tag that puts them in a quantized
+// matrix, with its multiply schedule, is sparse/csr.hpp.
+//
+// The reference stores `rows` int32 [rows+1], `cols` int32 [nnz] and `vals`
+// float32 [nnz]; csr_view<float, std::int32_t> views exactly that.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "../config.hpp"
+#include "../core/span.hpp"
+#include "../error.hpp"
+#include "../types/lut_value.hpp"
+
+SQLLM_NAMESPACE_BEGIN
+
+/// Non-owning CSR over caller memory (e.g. a memory-mapped checkpoint).
+template <class Value = float, class Index = std::int32_t>
+struct csr_view {
+    using value_type = Value;
+    using index_type = Index;
+    span<const Index> row_ptr;  ///< rows + 1 offsets, row_ptr[0] == 0, non-decreasing; or all arrays empty
+    span<const Index> col_idx;  ///< nnz column indices, each in [0, cols)
+    span<const Value> values;   ///< nnz values
+};
+
+/// Owning CSR. Build it row by row with push_back/end_row, or fill the vectors.
+template <class Value = float, class Index = std::int32_t>
+struct csr_storage {
+    std::vector<Index> row_ptr;  ///< empty (with the others) means no entries; else rows + 1 offsets
+    std::vector<Index> col_idx;
+    std::vector<Value> values;
+
+    /// Appends an entry to the current row. Throws sqllm::error(out_of_range)
+    /// if the column or the entry count does not fit Index.
+    void push_back(std::size_t col, Value v) {
+        if (col > static_cast<std::size_t>(std::numeric_limits<Index>::max()) ||
+            col_idx.size() >= static_cast<std::size_t>(std::numeric_limits<Index>::max()))
+            detail::fail(errc::out_of_range, "CSR column " + std::to_string(col) + " or entry " +
+                                                 std::to_string(col_idx.size()) + " does not fit the index type");
+        col_idx.push_back(static_cast<Index>(col));
+        values.push_back(v);
+    }
+    /// Closes the current row (call once per row, in order, empty rows included).
+    void end_row() {
+        if (row_ptr.empty()) row_ptr.push_back(0);
+        row_ptr.push_back(static_cast<Index>(col_idx.size()));
+    }
+
+    csr_view<Value, Index> view() const noexcept { return {row_ptr, col_idx, values}; }
+};
+
+namespace detail {
+
+/// Checks a CSR against a rows × cols matrix: array lengths, monotone row
+/// pointers that start at 0 and end at nnz, columns in range and strictly
+/// increasing within a row (no duplicates), finite values. Three empty
+/// arrays are a valid CSR without entries.
+template <class Value, class Index>
+void csr_validate(const csr_view<Value, Index>& s, std::size_t rows, std::size_t cols) {
+    const std::size_t nnz = s.col_idx.size();
+    if (s.row_ptr.empty() && nnz == 0 && s.values.empty()) return;
+    if (nnz > static_cast<std::size_t>(std::numeric_limits<Index>::max()))
+        fail(errc::out_of_range, "CSR has more nonzeros than its index type can address");
+    if (!(s.row_ptr.size() == rows + 1))
+        fail(errc::corrupt_data, "CSR row pointer array has " + std::to_string(s.row_ptr.size()) +
+                                     " entries, expected rows + 1 = " + std::to_string(rows + 1));
+    if (!(s.values.size() == nnz))
+        fail(errc::corrupt_data,
+             "CSR has " + std::to_string(nnz) + " column indices but " + std::to_string(s.values.size()) + " values");
+    require(s.row_ptr[0] == 0, errc::corrupt_data, "CSR row pointers must start at 0");
+    if (!(static_cast<std::size_t>(s.row_ptr[rows]) == nnz && s.row_ptr[rows] >= 0))
+        fail(errc::corrupt_data, "CSR last row pointer is " + std::to_string(static_cast<long long>(s.row_ptr[rows])) +
+                                     ", expected nnz = " + std::to_string(nnz));
+    for (std::size_t r = 0; r < rows; ++r) {
+        const Index b = s.row_ptr[r], e = s.row_ptr[r + 1];
+        if (!(b <= e)) fail(errc::corrupt_data, "CSR row pointers decrease at row " + std::to_string(r));
+        if (!(static_cast<std::size_t>(e) <= nnz))
+            fail(errc::corrupt_data, "CSR row pointer of row " + std::to_string(r + 1) + " exceeds nnz");
+        for (Index i = b; i < e; ++i) {
+            const Index c = s.col_idx[static_cast<std::size_t>(i)];
+            if (!(c >= 0 && static_cast<std::size_t>(c) < cols))
+                fail(errc::out_of_range, "CSR column index " + std::to_string(static_cast<long long>(c)) + " in row " +
+                                             std::to_string(r) + " is outside [0, " + std::to_string(cols) + ")");
+            if (!(i == b || s.col_idx[static_cast<std::size_t>(i) - 1] < c))
+                fail(errc::corrupt_data, "CSR columns of row " + std::to_string(r) + " are not strictly increasing");
+            if (!(std::isfinite(lut_value_traits<Value>::to_float(s.values[static_cast<std::size_t>(i)]))))
+                fail(errc::non_finite, "CSR value in row " + std::to_string(r) + " is NaN or Inf");
+        }
+    }
+}
+
+template <class Value, class Index>
+std::size_t csr_storage_bytes(const csr_view<Value, Index>& s) noexcept {
+    return s.row_ptr.size() * sizeof(Index) + s.col_idx.size() * (sizeof(Index) + sizeof(Value));  // 0 when empty
+}
+
+/// y[r] += Σ_{(r,c,v)} v·x[c] for r in [row_begin, row_end), in stored order.
+template <class Value, class Index>
+void csr_gemv_rows(const csr_view<Value, Index>& s, const float* x, float* y, std::size_t row_begin,
+                   std::size_t row_end) noexcept {
+    if (s.row_ptr.empty()) return;
+    for (std::size_t r = row_begin; r < row_end; ++r) {
+        float acc = y[r];
+        for (Index i = s.row_ptr[r]; i < s.row_ptr[r + 1]; ++i) {
+            const auto k = static_cast<std::size_t>(i);
+            acc += lut_value_traits<Value>::to_float(s.values[k]) * x[static_cast<std::size_t>(s.col_idx[k])];
+        }
+        y[r] = acc;
+    }
+}
+
+/// Y(b, r) += Σ v·X(b, c) for every batch vector b and r in [row_begin, row_end).
+template <class Value, class Index>
+void csr_gemm_rows(const csr_view<Value, Index>& s, matrix_view<const float> X, matrix_view<float> Y,
+                   std::size_t row_begin, std::size_t row_end) noexcept {
+    for (std::size_t b = 0; b < X.rows(); ++b) csr_gemv_rows(s, X.row(b), Y.row(b), row_begin, row_end);
+}
+
+/// W(r, c) += v for every stored entry (dequantization).
+template <class Value, class Index, class T>
+void csr_add_to_dense(const csr_view<Value, Index>& s, matrix_view<T> W) noexcept {
+    for (std::size_t r = 0; r + 1 < s.row_ptr.size(); ++r)
+        for (Index i = s.row_ptr[r]; i < s.row_ptr[r + 1]; ++i) {
+            const auto k = static_cast<std::size_t>(i);
+            W(r, static_cast<std::size_t>(s.col_idx[k])) += static_cast<T>(lut_value_traits<Value>::to_float(s.values[k]));
+        }
+}
+
+}  // namespace detail
+SQLLM_NAMESPACE_END

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "config.hpp"
+#include "core/abi_std.hpp"
 
 // The exception type and its codes are the one part of sqllm outside the ABI
 // namespace (config.hpp): an error thrown by code from one translation unit
@@ -54,7 +55,11 @@ inline const char* to_string(errc code) noexcept {
 /// what() reads "sqllm: <kind>: <message>", naming the offending argument.
 class error : public std::runtime_error {
 public:
-    error(errc code, const std::string& message)
+    /// noexcept: a constructor that can throw gets exception cleanups, and GCC
+    /// puts vzeroupper (an AVX instruction) in them when the unit is built
+    /// with -mavx; this member is shared by units of every -m flag (run out
+    /// of memory while building the message: std::terminate).
+    error(errc code, const std::string& message) noexcept
         : std::runtime_error(std::string("sqllm: ") + to_string(code) + ": " + message), code_(code) {}
 
     errc code() const noexcept { return code_; }

@@ -87,18 +87,18 @@ quantized_matrix<Bits, Lut, Sparse, Layout> import_reference(std::size_t rows, s
     constexpr std::size_t levels = bit_width<Bits>::levels;
     detail::require(rows > 0 && cols > 0, errc::invalid_argument, "import_reference needs rows > 0 and cols > 0");
     if (in.lookup_table.size() != rows * levels) {
-        std::string msg = "lookup_table has " + std::to_string(in.lookup_table.size()) + " values, expected rows × 2^" +
-                          std::to_string(Bits) + " = " + std::to_string(rows * levels);
+        std::string msg = "lookup_table has " + detail::to_string(in.lookup_table.size()) + " values, expected rows × 2^" +
+                          detail::to_string(Bits) + " = " + detail::to_string(rows * levels);
         if (in.lookup_table.size() % rows == 0)
-            msg += " (it has " + std::to_string(in.lookup_table.size() / rows) + " entries per row)";
+            msg += " (it has " + detail::to_string(in.lookup_table.size() / rows) + " entries per row)";
         detail::fail(errc::shape_mismatch, msg);
     }
     const std::size_t expect_words = reference_layout<Bits>::word_count(rows, cols);
     if (in.qweight.size() != expect_words)
         detail::fail(errc::shape_mismatch,
-                     "qweight has " + std::to_string(in.qweight.size()) +
-                         " words, expected ceil(cols/32)·Bits·rows = " + std::to_string(expect_words) + " for " +
-                         std::to_string(rows) + " × " + std::to_string(cols) + " at " + std::to_string(Bits) + " bits");
+                     "qweight has " + detail::to_string(in.qweight.size()) +
+                         " words, expected ceil(cols/32)·Bits·rows = " + detail::to_string(expect_words) + " for " +
+                         detail::to_string(rows) + " × " + detail::to_string(cols) + " at " + detail::to_string(Bits) + " bits");
     // Validate the CSR in the checkpoint's own types before converting.
     const reference_csr ref_sparse{in.sparse_rows, in.sparse_cols, in.sparse_vals};
     detail::csr_validate(ref_sparse, rows, cols);
@@ -108,10 +108,10 @@ quantized_matrix<Bits, Lut, Sparse, Layout> import_reference(std::size_t rows, s
         const float v = lut_value_traits<LutIn>::to_float(in.lookup_table[i]);
         if (!std::isfinite(v))
             detail::fail(errc::non_finite,
-                         "lookup_table value of row " + std::to_string(i / levels) + " is NaN or Inf");
+                         "lookup_table value of row " + detail::to_string(i / levels) + " is NaN or Inf");
         lut[i] = lut_value_traits<Lut>::from_float(v);
         if (!std::isfinite(lut_value_traits<Lut>::to_float(lut[i])))
-            detail::fail(errc::out_of_range, "lookup_table value of row " + std::to_string(i / levels) +
+            detail::fail(errc::out_of_range, "lookup_table value of row " + detail::to_string(i / levels) +
                                                  " overflows the LUT type " + lut_value_traits<Lut>::name);
     }
     const auto* ref_words = reinterpret_cast<const std::uint32_t*>(in.qweight.data());  // int32/uint32 may alias

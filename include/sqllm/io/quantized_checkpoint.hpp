@@ -1,7 +1,7 @@
 // sqllm/io/quantized_checkpoint.hpp — quantized layers in safetensors files,
 // under the SqueezeLLM reference's tensor names and layout.
 //
-// Per quantized layer `<name>` (DESIGN.md §3, format/reference_checkpoint.hpp):
+// Per quantized layer `<name>` (docs/DESIGN.md §3, format/reference_checkpoint.hpp):
 //   <name>.qweight       I32 [ceil(cols/32)·Bits, rows]  codes, reference layout
 //   <name>.lookup_table  F32 (or F16) [rows, 2^Bits]
 //   <name>.rows          I32 [rows + 1]   CSR row pointers   } only when the layer

@@ -40,7 +40,8 @@ void gemm_on(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix
 template <int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor>
 void gemm(target_id t, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const float> X,
           matrix_view<float> Y, const Executor& exec = {}) {
-    require_target<layout_kernels<Layout>>(t, detail::kernel_description<Bits, Lut, Layout>("gemm").c_str());
+    if (!has_kernel(t, W))
+        require_target<layout_kernels<Layout>>(t, detail::kernel_description<Bits, Lut, Layout>("gemm").c_str());
     detail::check_gemm_shapes(W.rows(), W.cols(), X.rows(), X.cols(), Y.rows(), Y.cols());
     if (X.rows() == 0) return;
     with_target(t, [&](auto tag) { detail::gemm_on(tag, W, X, Y, exec); });

@@ -29,7 +29,7 @@ namespace detail {
 /// "gemv of a 3-bit striped matrix with f16 LUT" (for error messages).
 template <int Bits, class Lut, class Layout>
 std::string kernel_description(const char* op) {
-    return std::string(op) + " of a " + std::to_string(Bits) + "-bit " + Layout::name + " matrix with " +
+    return std::string(op) + " of a " + detail::to_string(Bits) + "-bit " + Layout::name + " matrix with " +
            lut_value_traits<Lut>::name + " LUT";
 }
 
@@ -80,7 +80,8 @@ bool has_kernel(target_id t, const quantized_view<Bits, Lut, Sparse, Layout>&) n
 template <int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor>
 void gemv(target_id t, const quantized_view<Bits, Lut, Sparse, Layout>& W, span<const float> x, span<float> y,
           const Executor& exec = {}) {
-    require_target<layout_kernels<Layout>>(t, detail::kernel_description<Bits, Lut, Layout>("gemv").c_str());
+    if (!has_kernel(t, W))  // the message is built only to throw (calls allocate nothing)
+        require_target<layout_kernels<Layout>>(t, detail::kernel_description<Bits, Lut, Layout>("gemv").c_str());
     detail::check_gemv_shapes(W.rows(), W.cols(), x.size(), y.size());
     with_target(t, [&](auto tag) { detail::gemv_on(tag, W, x.data(), y.data(), exec); });
 }

@@ -15,23 +15,23 @@ namespace detail {
 inline void check_gemv_shapes(std::size_t rows, std::size_t cols, std::size_t x_size, std::size_t y_size) {
     if (x_size != cols)
         fail(errc::shape_mismatch,
-             "x has " + std::to_string(x_size) + " values, the matrix has " + std::to_string(cols) + " columns");
+             "x has " + detail::to_string(x_size) + " values, the matrix has " + detail::to_string(cols) + " columns");
     if (y_size != rows)
         fail(errc::shape_mismatch,
-             "y has " + std::to_string(y_size) + " values, the matrix has " + std::to_string(rows) + " rows");
+             "y has " + detail::to_string(y_size) + " values, the matrix has " + detail::to_string(rows) + " rows");
 }
 
 inline void check_gemm_shapes(std::size_t rows, std::size_t cols, std::size_t x_rows, std::size_t x_cols,
                               std::size_t y_rows, std::size_t y_cols) {
     if (x_cols != cols)
-        fail(errc::shape_mismatch, "X rows have " + std::to_string(x_cols) + " values, the matrix has " +
-                                       std::to_string(cols) + " columns");
+        fail(errc::shape_mismatch, "X rows have " + detail::to_string(x_cols) + " values, the matrix has " +
+                                       detail::to_string(cols) + " columns");
     if (y_cols != rows)
         fail(errc::shape_mismatch,
-             "Y rows have " + std::to_string(y_cols) + " values, the matrix has " + std::to_string(rows) + " rows");
+             "Y rows have " + detail::to_string(y_cols) + " values, the matrix has " + detail::to_string(rows) + " rows");
     if (x_rows != y_rows)
         fail(errc::shape_mismatch,
-             "X holds " + std::to_string(x_rows) + " vectors but Y has room for " + std::to_string(y_rows));
+             "X holds " + detail::to_string(x_rows) + " vectors but Y has room for " + detail::to_string(y_rows));
 }
 
 /// Rows per task: enough work per task to amortise scheduling, and a few

@@ -15,9 +15,9 @@ SQLLM_NAMESPACE_BEGIN
 template <class T, int Bits, class Lut, class Sparse, class Layout>
 void dequantize(const quantized_view<Bits, Lut, Sparse, Layout>& m, matrix_view<T> out) {
     if (out.rows() != m.rows() || out.cols() != m.cols())
-        detail::fail(errc::shape_mismatch, "dequantize output is " + std::to_string(out.rows()) + " × " +
-                                               std::to_string(out.cols()) + ", the matrix is " +
-                                               std::to_string(m.rows()) + " × " + std::to_string(m.cols()));
+        detail::fail(errc::shape_mismatch, "dequantize output is " + detail::to_string(out.rows()) + " × " +
+                                               detail::to_string(out.cols()) + ", the matrix is " +
+                                               detail::to_string(m.rows()) + " × " + detail::to_string(m.cols()));
     code_t group[codes_per_group];
     for (std::size_t r = 0; r < m.rows(); ++r) {
         const Lut* lut = m.lut_row(r);

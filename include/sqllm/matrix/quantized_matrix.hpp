@@ -105,17 +105,17 @@ public:
         : rows_(rows), cols_(cols), lut_(lut.data()), words_(words.data()), sparse_(sparse) {
         detail::require(rows > 0 && cols > 0, errc::invalid_argument, "a quantized matrix needs rows > 0 and cols > 0");
         if (!(lut.size() == rows * levels))
-            detail::fail(errc::shape_mismatch, "LUT has " + std::to_string(lut.size()) +
-                                                   " values, expected rows × 2^Bits = " + std::to_string(rows) + " × " +
-                                                   std::to_string(levels));
+            detail::fail(errc::shape_mismatch, "LUT has " + detail::to_string(lut.size()) +
+                                                   " values, expected rows × 2^Bits = " + detail::to_string(rows) + " × " +
+                                                   detail::to_string(levels));
         if (!(words.size() == Layout::word_count(rows, cols)))
-            detail::fail(errc::shape_mismatch, "packed codes have " + std::to_string(words.size()) + " words, the " +
-                                                   std::string(Layout::name) + " layout of " + std::to_string(rows) +
-                                                   " × " + std::to_string(cols) + " needs " +
-                                                   std::to_string(Layout::word_count(rows, cols)));
+            detail::fail(errc::shape_mismatch, "packed codes have " + detail::to_string(words.size()) + " words, the " +
+                                                   std::string(Layout::name) + " layout of " + detail::to_string(rows) +
+                                                   " × " + detail::to_string(cols) + " needs " +
+                                                   detail::to_string(Layout::word_count(rows, cols)));
         for (std::size_t i = 0; i < lut.size(); ++i)
             if (!(std::isfinite(lut_value_traits<Lut>::to_float(lut[i]))))
-                detail::fail(errc::non_finite, "LUT value of row " + std::to_string(i / levels) + " is NaN or Inf");
+                detail::fail(errc::non_finite, "LUT value of row " + detail::to_string(i / levels) + " is NaN or Inf");
         sparse_format_traits<Sparse>::validate(sparse_, rows, cols);
     }
 

@@ -93,11 +93,11 @@ private:
         }
     }
 
-    std::vector<std::uint64_t> rec_, tmp_;  // (value key << 32 | weight bits) records
-    std::vector<double> val_, wt_;          // merged distinct values and summed weights
-    std::vector<double> p0_, p1_;           // prefix sums of weight and weight*(x - mean)
-    std::vector<double> e_;                 // DP layers, stored as D[l][j] - P2[j]
-    std::vector<std::uint32_t> opt_;        // argmin split per layer and row
+    detail::vector<std::uint64_t> rec_, tmp_;  // (value key << 32 | weight bits) records
+    detail::vector<double> val_, wt_;          // merged distinct values and summed weights
+    detail::vector<double> p0_, p1_;           // prefix sums of weight and weight*(x - mean)
+    detail::vector<double> e_;                 // DP layers, stored as D[l][j] - P2[j]
+    detail::vector<std::uint32_t> opt_;        // argmin split per layer and row
 };
 
 /// Globally optimal weighted 1-D k-means.
@@ -168,7 +168,7 @@ struct kmeans_exact_solver {
     static void validate_args(const float* w, const float* s, std::size_t n, int k, const void* out, const char* fn) {
         if (n < 1) fail(errc::invalid_argument, std::string(fn) + ": n must be >= 1");
         if (k < 1 || k > 256)
-            fail(errc::invalid_argument, std::string(fn) + ": k must be in [1, 256], got " + std::to_string(k));
+            fail(errc::invalid_argument, std::string(fn) + ": k must be in [1, 256], got " + detail::to_string(k));
         if (w == nullptr || s == nullptr || out == nullptr)
             fail(errc::invalid_argument, std::string(fn) + ": null pointer argument");
     }
@@ -177,10 +177,10 @@ struct kmeans_exact_solver {
     [[noreturn]] static void report_bad_input(const float* w, const float* s, std::size_t n, const char* fn) {
         for (std::size_t i = 0; i < n; ++i) {
             if (!is_finite_bits(float_bits(w[i])))
-                fail(errc::non_finite, std::string(fn) + ": w[" + std::to_string(i) + "] is not finite");
+                fail(errc::non_finite, std::string(fn) + ": w[" + detail::to_string(i) + "] is not finite");
             if (!is_finite_bits(float_bits(s[i])))
-                fail(errc::non_finite, std::string(fn) + ": s[" + std::to_string(i) + "] is not finite");
-            if (s[i] < 0.0f) fail(errc::negative_value, std::string(fn) + ": s[" + std::to_string(i) + "] is negative");
+                fail(errc::non_finite, std::string(fn) + ": s[" + detail::to_string(i) + "] is not finite");
+            if (s[i] < 0.0f) fail(errc::negative_value, std::string(fn) + ": s[" + detail::to_string(i) + "] is negative");
         }
         fail(errc::invalid_argument, std::string(fn) + ": invalid input");  // unreachable
     }
@@ -411,8 +411,8 @@ struct kmeans_exact_solver {
         const std::size_t kk = static_cast<std::size_t>(k);
         // 1. farthest-point picks among the zero-weight values.
         if (have < kk && z > 0) {
-            std::sort(zero_vals, zero_vals + z);
-            z = static_cast<std::size_t>(std::unique(zero_vals, zero_vals + z) - zero_vals);
+            std::sort(zero_vals, zero_vals + z, detail::less{});
+            z = static_cast<std::size_t>(std::unique(zero_vals, zero_vals + z, detail::equal_to{}) - zero_vals);
             for (std::size_t i = 0; i < z; ++i) {
                 double d = std::numeric_limits<double>::infinity();
                 for (std::size_t q = 0; q < have; ++q)
@@ -434,7 +434,7 @@ struct kmeans_exact_solver {
                     zdist[i] = std::min(zdist[i], std::fabs(zero_vals[i] - static_cast<double>(nc)));
             }
         }
-        std::sort(c, c + have);
+        std::sort(c, c + have, detail::less{});
         // 2. split the widest splittable gap.
         while (have < kk) {
             std::size_t best = have;
@@ -466,7 +466,7 @@ struct kmeans_exact_solver {
                 const double v = up ? hi + product(static_cast<double>(t), step) : lo - product(static_cast<double>(t), step);
                 c[have++] = static_cast<float>(std::max(-fmax, std::min(fmax, v)));
             }
-            std::sort(c, c + have);
+            std::sort(c, c + have, detail::less{});
         }
     }
 
@@ -649,14 +649,14 @@ inline double kmeans_objective_1d(const float* w, const float* s, std::size_t n,
     std::array<float, 256> c{};
     for (int q = 0; q < k; ++q) {
         if (!detail::is_finite_bits(detail::float_bits(centroids[q])))
-            detail::fail(errc::non_finite, std::string(fn) + ": centroids[" + std::to_string(q) + "] is not finite");
+            detail::fail(errc::non_finite, std::string(fn) + ": centroids[" + detail::to_string(q) + "] is not finite");
         c[static_cast<std::size_t>(q)] = centroids[q];
     }
-    std::sort(c.begin(), c.begin() + k);
+    std::sort(c.begin(), c.begin() + k, detail::less{});
     double obj = 0.0;
     for (std::size_t i = 0; i < n; ++i) {
         const double v = w[i];
-        const float* it = std::lower_bound(c.data(), c.data() + k, w[i]);
+        const float* it = std::lower_bound(c.data(), c.data() + k, w[i], detail::less{});
         double best = std::numeric_limits<double>::infinity();
         if (it != c.data() + k) best = std::fabs(static_cast<double>(*it) - v);
         if (it != c.data()) best = std::min(best, std::fabs(v - static_cast<double>(*(it - 1))));

@@ -45,17 +45,17 @@ struct splitmix64 {
 /// Checks a row's weights and sensitivities (finite, s >= 0).
 inline void check_row(const float* w, const float* s, std::size_t n) {
     for (std::size_t j = 0; j < n; ++j) {
-        if (!std::isfinite(w[j])) fail(errc::non_finite, "weight " + std::to_string(j) + " is NaN or Inf");
+        if (!std::isfinite(w[j])) fail(errc::non_finite, "weight " + detail::to_string(j) + " is NaN or Inf");
         if (s) {
-            if (!std::isfinite(s[j])) fail(errc::non_finite, "sensitivity " + std::to_string(j) + " is NaN or Inf");
-            if (s[j] < 0) fail(errc::negative_value, "sensitivity " + std::to_string(j) + " is negative");
+            if (!std::isfinite(s[j])) fail(errc::non_finite, "sensitivity " + detail::to_string(j) + " is NaN or Inf");
+            if (s[j] < 0) fail(errc::negative_value, "sensitivity " + detail::to_string(j) + " is negative");
         }
     }
 }
 
 /// Index i with cum[i-1] <= u < cum[i] (cum ascending, u < cum.back()).
-inline std::size_t sample_index(const std::vector<double>& cum, double u) {
-    const auto it = std::upper_bound(cum.begin(), cum.end(), u);
+inline std::size_t sample_index(const detail::vector<double>& cum, double u) {
+    const auto it = std::upper_bound(cum.begin(), cum.end(), u, detail::less{});
     return std::min<std::size_t>(static_cast<std::size_t>(it - cum.begin()), cum.size() - 1);
 }
 
@@ -77,7 +77,7 @@ inline double kmeans_lloyd_1d(const float* w, const float* s, std::size_t n, int
     detail::check_row(w, s, n);
 
     // Keep the points that carry weight; fall back to uniform weights.
-    std::vector<double> x, wt;
+    detail::vector<double> x, wt;
     x.reserve(n);
     wt.reserve(n);
     for (std::size_t j = 0; j < n; ++j)
@@ -91,10 +91,10 @@ inline double kmeans_lloyd_1d(const float* w, const float* s, std::size_t n, int
     }
     const std::size_t m = x.size();
 
-    std::vector<double> distinct(x);
-    std::sort(distinct.begin(), distinct.end());
-    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-    std::vector<double> c;
+    detail::vector<double> distinct(x);
+    std::sort(distinct.begin(), distinct.end(), detail::less{});
+    distinct.erase(std::unique(distinct.begin(), distinct.end(), detail::equal_to{}), distinct.end());
+    detail::vector<double> c;
     if (distinct.size() <= static_cast<std::size_t>(k)) {
         c = distinct;  // every value its own centroid: objective 0
         c.resize(static_cast<std::size_t>(k), distinct.back());
@@ -102,7 +102,7 @@ inline double kmeans_lloyd_1d(const float* w, const float* s, std::size_t n, int
         // Greedy weighted k-means++ (sklearn's variant): draw the first centre
         // by weight, then 2 + ln k candidates by weight·D², keep the best.
         detail::splitmix64 rng{opt.seed * 0x9e3779b97f4a7c15ull + stream};
-        std::vector<double> cum(m), d2(m), cand_d2(m);
+        detail::vector<double> cum(m), d2(m), cand_d2(m);
         double acc = 0;
         for (std::size_t j = 0; j < m; ++j)
             cum[j] = acc += wt[j];
@@ -110,7 +110,7 @@ inline double kmeans_lloyd_1d(const float* w, const float* s, std::size_t n, int
         for (std::size_t j = 0; j < m; ++j)
             d2[j] = (x[j] - c[0]) * (x[j] - c[0]);
         const int trials = 2 + static_cast<int>(std::log(static_cast<double>(k)));
-        std::vector<double> best_d2(m);
+        detail::vector<double> best_d2(m);
         while (c.size() < static_cast<std::size_t>(k)) {
             acc = 0;
             for (std::size_t j = 0; j < m; ++j)
@@ -141,11 +141,11 @@ inline double kmeans_lloyd_1d(const float* w, const float* s, std::size_t n, int
         for (double v : x)
             var += detail::product(v - mean, v - mean);
         const double tol = opt.tolerance * var / static_cast<double>(m);
-        std::vector<double> sw(static_cast<std::size_t>(k)), swx(static_cast<std::size_t>(k));
-        std::vector<float> cf(static_cast<std::size_t>(k));
-        std::vector<code_t> label(m, 0), prev(m, 255);
+        detail::vector<double> sw(static_cast<std::size_t>(k)), swx(static_cast<std::size_t>(k));
+        detail::vector<float> cf(static_cast<std::size_t>(k));
+        detail::vector<code_t> label(m, 0), prev(m, 255);
         for (int it = 0; it < opt.max_iterations; ++it) {
-            std::sort(c.begin(), c.end());
+            std::sort(c.begin(), c.end(), detail::less{});
             for (std::size_t i = 0; i < c.size(); ++i)
                 cf[i] = static_cast<float>(c[i]);
             std::fill(sw.begin(), sw.end(), 0.0);
@@ -166,7 +166,7 @@ inline double kmeans_lloyd_1d(const float* w, const float* s, std::size_t n, int
             prev.swap(label);
         }
     }
-    std::sort(c.begin(), c.end());
+    std::sort(c.begin(), c.end(), detail::less{});
     for (int i = 0; i < k; ++i)
         centroids[i] = static_cast<float>(c[static_cast<std::size_t>(i)]);
     double obj = 0;

@@ -54,7 +54,7 @@ std::uint32_t select_key(std::size_t rows, std::size_t cols, std::size_t k, cons
         const unsigned shift = 32u - fixed - width;
         const std::size_t buckets = std::size_t{1} << width;
         const std::size_t tasks = std::min(rows, exec.concurrency() * 4);
-        std::vector<std::size_t> hist(tasks * buckets, 0);
+        detail::vector<std::size_t> hist(tasks * buckets, 0);
         const std::size_t used = parallel_tasks(exec, rows, tasks, [&](std::size_t t, std::size_t b, std::size_t e) {
             std::size_t* h = hist.data() + t * buckets;
             for (std::size_t r = b; r < e; ++r)
@@ -106,7 +106,7 @@ sparse_report select_sparse(matrix_view<const float> W, matrix_view<const float>
     mask.assign(numel, 0);
     sparse_report rep;
     const std::size_t tasks = exec.concurrency() * 4;
-    std::vector<std::size_t> per_row(rows);
+    detail::vector<std::size_t> per_row(rows);
     auto sum_rows = [&] {
         std::size_t n = 0;
         for (std::size_t x : per_row) n += x;
@@ -174,7 +174,7 @@ sparse_report select_sparse(matrix_view<const float> W, matrix_view<const float>
             // Everything above the threshold, then ties at it in row-major
             // order, up to exactly `take`: count per row, hand out the ties
             // row by row, then mark in parallel.
-            std::vector<std::size_t> ties(rows);
+            detail::vector<std::size_t> ties(rows);
             parallel_blocks(exec, rows, tasks, [&](std::size_t b, std::size_t e) {
                 for (std::size_t r = b; r < e; ++r) {
                     std::size_t above = 0, tie = 0;

@@ -73,10 +73,10 @@ inline void check_matrix(matrix_view<const float> M, const char* what, bool nonn
             const float v = M(r, c);
             if (!std::isfinite(v))
                 fail(errc::non_finite,
-                     std::string(what) + " (" + std::to_string(r) + ", " + std::to_string(c) + ") is NaN or Inf");
+                     std::string(what) + " (" + detail::to_string(r) + ", " + detail::to_string(c) + ") is NaN or Inf");
             if (nonnegative && v < 0)
                 fail(errc::negative_value,
-                     std::string(what) + " (" + std::to_string(r) + ", " + std::to_string(c) + ") is negative");
+                     std::string(what) + " (" + detail::to_string(r) + ", " + detail::to_string(c) + ") is negative");
         }
 }
 
@@ -87,7 +87,7 @@ template <class Executor>
 void check_inputs(matrix_view<const float> W, matrix_view<const float> S, const Executor& exec) {
     const std::size_t rows = W.rows(), cols = W.cols();
     const bool s_rows = !S.empty() && S.stride() != 0;  // a stride-0 S is one row, checked once
-    std::vector<unsigned char> bad(rows, 0);
+    detail::vector<unsigned char> bad(rows, 0);
     parallel_blocks(exec, rows, exec.concurrency() * 4, [&](std::size_t b, std::size_t e) {
         for (std::size_t r = b; r < e; ++r)
             bad[r] = static_cast<unsigned char>(has_bad_values(W.row(r), cols, false) ||
@@ -126,9 +126,9 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
     detail::require(rows > 0 && cols > 0 && W.data() != nullptr, errc::invalid_argument,
                     "quantize needs a non-empty weight matrix");
     if (!S.empty() && (S.rows() != rows || S.cols() != cols))
-        detail::fail(errc::shape_mismatch, "sensitivity is " + std::to_string(S.rows()) + " × " +
-                                               std::to_string(S.cols()) + ", weights are " + std::to_string(rows) +
-                                               " × " + std::to_string(cols));
+        detail::fail(errc::shape_mismatch, "sensitivity is " + detail::to_string(S.rows()) + " × " +
+                                               detail::to_string(S.cols()) + ", weights are " + detail::to_string(rows) +
+                                               " × " + detail::to_string(cols));
     detail::require(sparse_traits::stores_entries || !opt.sparse.enabled(), errc::invalid_argument,
                     "sparse options were given but the matrix type has no sparse part (no_sparse)");
     detail::check_inputs(W, S, exec);
@@ -141,15 +141,15 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
     std::vector<std::uint32_t> words(Layout::word_count(rows, cols));
     std::vector<sparse_row_entries> kept(rows);
     const target_id scan_target = choose_target<detail::argmin_kernels>();
-    std::vector<double> row_werr(rows), row_err(rows);
+    detail::vector<double> row_werr(rows), row_err(rows);
     std::mutex progress_mutex;
     std::size_t rows_done = 0;
 
     // Per task: O(cols) scratch, reused across its rows.
     auto body = [&](std::size_t row_begin, std::size_t row_end) {
-        std::vector<float> weight(cols), ones, fit(K);
-        std::vector<unsigned char> dense(mask.empty() ? 0 : cols);
-        std::vector<code_t> codes(group_count(cols) * codes_per_group, 0);
+        detail::vector<float> weight(cols), ones, fit(K);
+        detail::vector<unsigned char> dense(mask.empty() ? 0 : cols);
+        detail::vector<code_t> codes(group_count(cols) * codes_per_group, 0);
         kmeans_exact_workspace workspace;
         if (S.empty()) ones.assign(cols, 1.0f);
         for (std::size_t r = row_begin; r < row_end; ++r) {
@@ -176,7 +176,7 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
             // values the kernels will actually read.
             for (int i = 0; i < K; ++i)
                 fit[i] = round_to<Lut>(fit[i]);
-            std::sort(fit.begin(), fit.end());
+            std::sort(fit.begin(), fit.end(), detail::less{});
             for (int i = 0; i < K; ++i)
                 lut[r * K + i] = lut_value_traits<Lut>::from_float(fit[i]);
             nearest_codes_sorted<K>(fit.data(), w, cols, codes.data());

@@ -26,13 +26,13 @@ SQLLM_NAMESPACE_BEGIN
 /// NaN/Inf activations or an empty X.
 inline std::vector<float> activation_second_moments(matrix_view<const float> X) {
     detail::require(X.rows() > 0 && X.cols() > 0, errc::invalid_argument, "calibration activations are empty");
-    std::vector<double> acc(X.cols(), 0.0);
+    detail::vector<double> acc(X.cols(), 0.0);
     for (std::size_t t = 0; t < X.rows(); ++t)
         for (std::size_t c = 0; c < X.cols(); ++c) {
             const double x = X(t, c);
             if (!std::isfinite(x))
-                detail::fail(errc::non_finite, "calibration activation (" + std::to_string(t) + ", " +
-                                                   std::to_string(c) + ") is NaN or Inf");
+                detail::fail(errc::non_finite, "calibration activation (" + detail::to_string(t) + ", " +
+                                                   detail::to_string(c) + ") is NaN or Inf");
             acc[c] += detail::product(x, x);
         }
     std::vector<float> out(X.cols());

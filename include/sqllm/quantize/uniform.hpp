@@ -82,7 +82,7 @@ inline void uniform_lut(const float* w, const float* s, const unsigned char* kee
     detail::require(opt.range != uniform_range::mse || (opt.grid >= 1 && opt.min_ratio > 0 && opt.min_ratio <= 1),
                     errc::invalid_argument, "MSE clipping needs grid >= 1 and min_ratio in (0, 1]");
     detail::check_row(w, s, n);
-    std::vector<float> v;
+    detail::vector<float> v;
     v.reserve(n);
     for (std::size_t j = 0; j < n; ++j)
         if (!keep || keep[j]) v.push_back(opt.symmetric ? std::fabs(w[j]) : w[j]);
@@ -92,19 +92,19 @@ inline void uniform_lut(const float* w, const float* s, const unsigned char* kee
     if (opt.range == uniform_range::percentile) {
         auto quantile = [&](double q) {  // nearest rank: clipping never exceeds the data
             const auto i = static_cast<std::size_t>(std::llround(q * static_cast<double>(v.size() - 1)));
-            std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
+            std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end(), detail::less{});
             return static_cast<double>(v[i]);
         };
         hi = quantile(opt.percentile);
         lo = opt.symmetric ? -hi : quantile(1 - opt.percentile);
     } else {
-        const auto mm = std::minmax_element(v.begin(), v.end());
+        const auto mm = std::minmax_element(v.begin(), v.end(), detail::less{});
         lo = opt.symmetric ? -static_cast<double>(*mm.second) : *mm.first;
         hi = *mm.second;
     }
     detail::uniform_levels(lo, hi, k, opt.symmetric, lut);
     if (opt.range == uniform_range::mse && hi > lo) {
-        std::vector<float> cand(static_cast<std::size_t>(k));
+        detail::vector<float> cand(static_cast<std::size_t>(k));
         double best = detail::uniform_error(w, s, keep, n, lut, k);
         for (int g = 1; g < opt.grid; ++g) {
             const double ratio = 1.0 - (1.0 - opt.min_ratio) * g / std::max(1, opt.grid - 1);

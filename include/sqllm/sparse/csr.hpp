@@ -86,11 +86,24 @@ struct sparse_format_traits<csr<Value, Index, Schedule>> {
         std::size_t nnz = 0;
         for (const auto& r : rows) nnz += r.size();
         if (nnz == 0) return out;
-        out.col_idx.reserve(nnz);
-        out.values.reserve(nnz);
-        for (const auto& r : rows) {
-            for (const auto& e : r) out.push_back(e.first, lut_value_traits<Value>::from_float(e.second));
-            out.end_row();
+        // Sized once and filled by index: no std::vector growth (core/abi_std.hpp).
+        const auto max_index = static_cast<std::size_t>(std::numeric_limits<Index>::max());
+        if (nnz > max_index)
+            detail::fail(errc::out_of_range, "CSR of " + detail::to_string(nnz) + " entries does not fit the index type");
+        out.row_ptr = std::vector<Index>(rows.size() + 1);
+        out.col_idx = std::vector<Index>(nnz);
+        out.values = std::vector<Value>(nnz);
+        std::size_t i = 0;
+        for (std::size_t r = 0; r < rows.size(); ++r) {
+            for (const auto& e : rows[r]) {
+                if (e.first > max_index)
+                    detail::fail(errc::out_of_range,
+                                 "CSR column " + detail::to_string(e.first) + " does not fit the index type");
+                out.col_idx[i] = static_cast<Index>(e.first);
+                out.values[i] = lut_value_traits<Value>::from_float(e.second);
+                ++i;
+            }
+            out.row_ptr[r + 1] = static_cast<Index>(i);
         }
         return out;
     }
@@ -102,8 +115,8 @@ struct sparse_format_traits<csr<Value, Index, Schedule>> {
         if (s.row_ptr.empty()) return out;
         const auto max_index = static_cast<std::size_t>(std::numeric_limits<Index>::max());
         if (s.col_idx.size() > max_index || cols - 1 > max_index)
-            detail::fail(errc::out_of_range, "a CSR of " + std::to_string(s.col_idx.size()) + " values over " +
-                                                 std::to_string(cols) + " columns does not fit the index type");
+            detail::fail(errc::out_of_range, "a CSR of " + detail::to_string(s.col_idx.size()) + " values over " +
+                                                 detail::to_string(cols) + " columns does not fit the index type");
         out.row_ptr.resize(rows + 1);
         for (std::size_t r = 0; r <= rows; ++r) out.row_ptr[r] = static_cast<Index>(s.row_ptr[r]);
         out.col_idx.resize(s.col_idx.size());

@@ -44,8 +44,8 @@ struct csr_storage {
     void push_back(std::size_t col, Value v) {
         if (col > static_cast<std::size_t>(std::numeric_limits<Index>::max()) ||
             col_idx.size() >= static_cast<std::size_t>(std::numeric_limits<Index>::max()))
-            detail::fail(errc::out_of_range, "CSR column " + std::to_string(col) + " or entry " +
-                                                 std::to_string(col_idx.size()) + " does not fit the index type");
+            detail::fail(errc::out_of_range, "CSR column " + detail::to_string(col) + " or entry " +
+                                                 detail::to_string(col_idx.size()) + " does not fit the index type");
         col_idx.push_back(static_cast<Index>(col));
         values.push_back(v);
     }
@@ -71,29 +71,29 @@ void csr_validate(const csr_view<Value, Index>& s, std::size_t rows, std::size_t
     if (nnz > static_cast<std::size_t>(std::numeric_limits<Index>::max()))
         fail(errc::out_of_range, "CSR has more nonzeros than its index type can address");
     if (!(s.row_ptr.size() == rows + 1))
-        fail(errc::corrupt_data, "CSR row pointer array has " + std::to_string(s.row_ptr.size()) +
-                                     " entries, expected rows + 1 = " + std::to_string(rows + 1));
+        fail(errc::corrupt_data, "CSR row pointer array has " + detail::to_string(s.row_ptr.size()) +
+                                     " entries, expected rows + 1 = " + detail::to_string(rows + 1));
     if (!(s.values.size() == nnz))
         fail(errc::corrupt_data,
-             "CSR has " + std::to_string(nnz) + " column indices but " + std::to_string(s.values.size()) + " values");
+             "CSR has " + detail::to_string(nnz) + " column indices but " + detail::to_string(s.values.size()) + " values");
     require(s.row_ptr[0] == 0, errc::corrupt_data, "CSR row pointers must start at 0");
     if (!(static_cast<std::size_t>(s.row_ptr[rows]) == nnz && s.row_ptr[rows] >= 0))
-        fail(errc::corrupt_data, "CSR last row pointer is " + std::to_string(static_cast<long long>(s.row_ptr[rows])) +
-                                     ", expected nnz = " + std::to_string(nnz));
+        fail(errc::corrupt_data, "CSR last row pointer is " + detail::to_string(static_cast<long long>(s.row_ptr[rows])) +
+                                     ", expected nnz = " + detail::to_string(nnz));
     for (std::size_t r = 0; r < rows; ++r) {
         const Index b = s.row_ptr[r], e = s.row_ptr[r + 1];
-        if (!(b <= e)) fail(errc::corrupt_data, "CSR row pointers decrease at row " + std::to_string(r));
+        if (!(b <= e)) fail(errc::corrupt_data, "CSR row pointers decrease at row " + detail::to_string(r));
         if (!(static_cast<std::size_t>(e) <= nnz))
-            fail(errc::corrupt_data, "CSR row pointer of row " + std::to_string(r + 1) + " exceeds nnz");
+            fail(errc::corrupt_data, "CSR row pointer of row " + detail::to_string(r + 1) + " exceeds nnz");
         for (Index i = b; i < e; ++i) {
             const Index c = s.col_idx[static_cast<std::size_t>(i)];
             if (!(c >= 0 && static_cast<std::size_t>(c) < cols))
-                fail(errc::out_of_range, "CSR column index " + std::to_string(static_cast<long long>(c)) + " in row " +
-                                             std::to_string(r) + " is outside [0, " + std::to_string(cols) + ")");
+                fail(errc::out_of_range, "CSR column index " + detail::to_string(static_cast<long long>(c)) + " in row " +
+                                             detail::to_string(r) + " is outside [0, " + detail::to_string(cols) + ")");
             if (!(i == b || s.col_idx[static_cast<std::size_t>(i) - 1] < c))
-                fail(errc::corrupt_data, "CSR columns of row " + std::to_string(r) + " are not strictly increasing");
+                fail(errc::corrupt_data, "CSR columns of row " + detail::to_string(r) + " are not strictly increasing");
             if (!(std::isfinite(lut_value_traits<Value>::to_float(s.values[static_cast<std::size_t>(i)]))))
-                fail(errc::non_finite, "CSR value in row " + std::to_string(r) + " is NaN or Inf");
+                fail(errc::non_finite, "CSR value in row " + detail::to_string(r) + " is NaN or Inf");
         }
     }
 }

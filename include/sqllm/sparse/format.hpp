@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/abi_std.hpp"
 #include "csr_arrays.hpp"
 
 SQLLM_NAMESPACE_BEGIN
@@ -50,7 +51,7 @@ template <class Format>
 struct sparse_format_traits;  // undefined: not a sparse format
 
 /// The entries of one row kept exactly: (column, value), columns increasing.
-using sparse_row_entries = std::vector<std::pair<std::uint32_t, float>>;
+using sparse_row_entries = detail::vector<std::pair<std::uint32_t, float>>;
 
 /// The SqueezeLLM reference's sparse arrays (rows, cols, vals), viewed.
 using reference_csr = csr_view<float, std::int32_t>;

@@ -51,7 +51,7 @@ struct sparse_format_traits<no_sparse> {
     /// Throws sqllm::error(invalid_argument) if the checkpoint has sparse values (they would be dropped).
     static storage from_reference(const reference_csr& s, std::size_t, std::size_t) {
         if (!s.col_idx.empty())
-            detail::fail(errc::invalid_argument, "the checkpoint has " + std::to_string(s.col_idx.size()) +
+            detail::fail(errc::invalid_argument, "the checkpoint has " + detail::to_string(s.col_idx.size()) +
                                                      " sparse values but the matrix type has no sparse part");
         return {};
     }

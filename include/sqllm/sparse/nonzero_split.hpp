@@ -111,7 +111,7 @@ void csr_gemv_split(const csr_view<Value, Index>& s, const float* x, float* y,
     if (nnz == 0) return;
     const std::size_t rows = s.row_ptr.size() - 1;
     const std::size_t tasks = balanced_task_count(nnz, exec.concurrency());
-    std::vector<float> carry(tasks > 1 ? 2 * tasks : 0);  // one task owns every row: no carries
+    detail::vector<float> carry(tasks > 1 ? 2 * tasks : 0);  // one task owns every row: no carries
     exec.bulk(tasks, [&](std::size_t t) {
         const auto g = balanced_task_range(s, nnz, tasks, t);
         if (g.head_shared)
@@ -148,7 +148,7 @@ void csr_gemm_split(const csr_view<Value, Index>& s, matrix_view<const float> X,
     if (nnz == 0 || n == 0) return;
     const std::size_t rows = s.row_ptr.size() - 1;
     const std::size_t tasks = balanced_task_count(nnz, exec.concurrency());
-    std::vector<float> carry(tasks > 1 ? 2 * tasks * n : 0);  // zeros: cut rows sum from 0
+    detail::vector<float> carry(tasks > 1 ? 2 * tasks * n : 0);  // zeros: cut rows sum from 0
     const std::size_t ldy = Y.stride();
     exec.bulk(tasks, [&](std::size_t t) {
         const auto g = balanced_task_range(s, nnz, tasks, t);

@@ -45,7 +45,7 @@
 #define SQLLM_NOINLINE
 #endif
 
-// ---- The ABI namespace (docs/DESIGN.md, "ODR and -m flags") ---------------
+// ---- The ABI namespace (docs/DESIGN.md §9: ODR and -m flags) ---------------
 //
 // sqllm is header-only, so every function it defines is compiled into each
 // translation unit that uses it, with that unit's flags, and the linker keeps

@@ -138,7 +138,13 @@ inline void widen_half(const half* in, float* out, std::size_t n) noexcept {
         std::memcpy(b, in + i, sizeof b);
         vst1q_f32(out + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(b))));
     }
-    for (std::size_t i = full; i < n; ++i) out[i] = in[i].to_float();
+    if (full < n) {  // short LUTs (2^Bits < 4) and tails: through a zero-padded copy
+        std::uint16_t b[4] = {0, 0, 0, 0};
+        float f[4];
+        std::memcpy(b, in + full, (n - full) * sizeof(half));
+        vst1q_f32(f, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(b))));
+        std::memcpy(out + full, f, (n - full) * sizeof(float));
+    }
 }
 
 // ---- double (the quantizer's argmin scan) ----------------------------------------------

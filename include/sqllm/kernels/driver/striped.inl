@@ -19,29 +19,29 @@ constexpr int striped_rows_per_pass = lanes >= 16 ? 2 : 1;
 /// Accumulators per row: enough independent FMA chains to hide the latency.
 constexpr int striped_accumulators = striped_rows_per_pass == 1 ? 8 : 4;
 
-template <int R>
-struct striped_dot_state {
-    vf acc[R][striped_accumulators];
-};
+/// Slot T of R rows: acc[r][T mod A] += LUT_r[code of slot T]·x, for each
+/// row r. Every array index is a compile-time constant (fold expressions, no
+/// lambdas or loops over rows): compilers then keep the accumulators, words
+/// and tables in registers (with a loop or a captured state they spill them).
+template <int Bits, int T, int R, int A, std::size_t... Rs>
+SQLLM_FORCE_INLINE void striped_slot(const vu (&v)[R][Bits], const table<Bits>* tb, vf xv, vf (&acc)[R][A],
+                                     std::index_sequence<Rs...>) noexcept {
+    ((acc[Rs][T % A] = vfma(tb[Rs](extract<Bits, T>(v[Rs])), xv, acc[Rs][T % A])), ...);
+}
 
-/// One part (`n` of a block's L lanes, starting at lane p0) of R rows: Bits
-/// word vectors per row, then the 32 slots.
-template <int Bits, int R, int... T>
-SQLLM_FORCE_INLINE void striped_dot_part(const std::uint32_t* const* w, std::size_t L, std::size_t n,
-                                         const table<Bits>* tb, const float* x, striped_dot_state<R>& st,
-                                         std::integer_sequence<int, T...>) noexcept {
-    vu v[R][Bits];
-    for (int r = 0; r < R; ++r)
-        for (int m = 0; m < Bits; ++m)
-            v[r][m] = n == static_cast<std::size_t>(lanes) ? wload(w[r] + m * L) : wload_n(w[r] + m * L, n);
-    constexpr int A = striped_accumulators;
-    const auto slot = [&](auto t) {
-        constexpr int t_ = decltype(t)::value;
-        const vf xv = n == static_cast<std::size_t>(lanes) ? vload(x + t_ * L) : vload_n(x + t_ * L, n);
-        for (int r = 0; r < R; ++r)
-            st.acc[r][t_ % A] = vfma(tb[r](extract<Bits, t_>(v[r])), xv, st.acc[r][t_ % A]);
-    };
-    (slot(std::integral_constant<int, T>{}), ...);
+/// The 32 slots of one part of R rows' block: x[T·L ..] is slot T's x.
+template <int Bits, int R, int A, int... T>
+SQLLM_FORCE_INLINE void striped_slots(const vu (&v)[R][Bits], const table<Bits>* tb, const float* x, std::size_t L,
+                                      vf (&acc)[R][A], std::integer_sequence<int, T...>) noexcept {
+    (striped_slot<Bits, T>(v, tb, vload(x + T * L), acc, std::make_index_sequence<R>{}), ...);
+}
+/// The same for a part of n < lanes lanes (a 16-lane target's 8-lane block):
+/// x loads stop at n (the other lanes' words are loaded as 0 and x as 0).
+template <int Bits, int R, int A, int... T>
+SQLLM_FORCE_INLINE void striped_slots_n(const vu (&v)[R][Bits], const table<Bits>* tb, const float* x,
+                                        std::size_t L, std::size_t n, vf (&acc)[R][A],
+                                        std::integer_sequence<int, T...>) noexcept {
+    (striped_slot<Bits, T>(v, tb, vload_n(x + T * L, n), acc, std::make_index_sequence<R>{}), ...);
 }
 
 /// Σ_c LUT[code(c)]·x[c] for R rows: row r's words at row0 + r·row_words,
@@ -51,6 +51,7 @@ SQLLM_FORCE_INLINE void striped_dot(const std::uint32_t* row0, std::size_t row_w
                                     const Lut* lut0, std::size_t lut_stride, const detail::x_source& xs,
                                     float* out) noexcept {
     using G = striped_geometry;
+    constexpr int A = striped_accumulators;
     alignas(64) float tables[R][table_floats<Bits>::value];
     const std::uint32_t* rows[R];
     for (int r = 0; r < R; ++r) {
@@ -58,9 +59,9 @@ SQLLM_FORCE_INLINE void striped_dot(const std::uint32_t* row0, std::size_t row_w
         rows[r] = row0 + static_cast<std::size_t>(r) * row_words;
     }
     const auto tb = make_tables<Bits>(tables, std::make_index_sequence<R>{});
-    striped_dot_state<R> st;
+    vf acc[R][A];
     for (int r = 0; r < R; ++r)
-        for (auto& a : st.acc[r]) a = vzero();
+        for (int a = 0; a < A; ++a) acc[r][a] = vzero();
     const std::size_t wide = G::wide_blocks(cols);
     constexpr std::size_t block_words = G::wide_lanes * Bits;
     const auto slots = std::make_integer_sequence<int, 32>{};
@@ -74,27 +75,30 @@ SQLLM_FORCE_INLINE void striped_dot(const std::uint32_t* row0, std::size_t row_w
         if constexpr (R == 2 && Bits != 3) {  // (for a repeated row, a harmless extra prefetch)
             prefetch_lines(reinterpret_cast<std::uintptr_t>(w[0]) + 4 * row_words * sizeof(std::uint32_t), Bits);
         } else {
-            for (int r = 0; r < R; ++r) prefetch_lines(reinterpret_cast<std::uintptr_t>(w[r]) + stream_prefetch_bytes, Bits);
+            for (int r = 0; r < R; ++r)
+                prefetch_lines(reinterpret_cast<std::uintptr_t>(w[r]) + stream_prefetch_bytes, Bits);
         }
         const float* x = xs.at(k * G::wide_cols);
         for (std::size_t p = 0; p < G::wide_lanes; p += lanes) {
-            const std::uint32_t* wp[R];
-            for (int r = 0; r < R; ++r) wp[r] = w[r] + p;
-            striped_dot_part<Bits, R>(wp, G::wide_lanes, lanes, tb.data(), x + p, st, slots);
+            vu v[R][Bits];
+            for (int r = 0; r < R; ++r)
+                for (int m = 0; m < Bits; ++m) v[r][m] = wload(w[r] + p + m * G::wide_lanes);
+            striped_slots<Bits>(v, tb.data(), x + p, G::wide_lanes, acc, slots);
         }
     }
     if (G::has_narrow_block(cols)) {
         const float* x = xs.at(wide * G::wide_cols);
         for (std::size_t p = 0; p < G::narrow_lanes; p += lanes) {
-            const std::uint32_t* wp[R];
-            for (int r = 0; r < R; ++r) wp[r] = rows[r] + wide * block_words + p;
             const std::size_t n = std::min<std::size_t>(lanes, G::narrow_lanes - p);
-            striped_dot_part<Bits, R>(wp, G::narrow_lanes, n, tb.data(), x + p, st, slots);
+            vu v[R][Bits];
+            for (int r = 0; r < R; ++r)
+                for (int m = 0; m < Bits; ++m) v[r][m] = wload_n(rows[r] + wide * block_words + p + m * G::narrow_lanes, n);
+            striped_slots_n<Bits>(v, tb.data(), x + p, G::narrow_lanes, n, acc, slots);
         }
     }
     for (int r = 0; r < R; ++r) {
-        vf s = st.acc[r][0];
-        for (int a = 1; a < striped_accumulators; ++a) s = vadd(s, st.acc[r][a]);
+        vf s = acc[r][0];
+        for (int a = 1; a < A; ++a) s = vadd(s, acc[r][a]);
         out[r] = vsum(s);
     }
 }

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "../../target/tags.hpp"
@@ -118,7 +119,13 @@ inline void widen_half(const half* in, float* out, std::size_t n) noexcept {
     const std::size_t full = n / 8 * 8;
     for (std::size_t i = 0; i < full; i += 8)
         _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i))));
-    for (std::size_t i = full; i < n; ++i) out[i] = in[i].to_float();
+    if (full < n) {  // short LUTs (2^Bits < 8) and tails: through a zero-padded copy, still F16C
+        alignas(16) std::uint16_t h[8] = {};
+        alignas(32) float f[8];
+        std::memcpy(h, in + full, (n - full) * sizeof(half));
+        _mm256_store_ps(f, _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h))));
+        std::memcpy(out + full, f, (n - full) * sizeof(float));
+    }
 }
 
 // ---- double (the quantizer's argmin scan) ----------------------------------------------

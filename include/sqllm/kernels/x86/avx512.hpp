@@ -138,7 +138,10 @@ inline void widen_half(const half* in, float* out, std::size_t n) noexcept {
     for (std::size_t i = 0; i < full; i += 16)
         _mm512_storeu_ps(out + i,
                          _mm512_maskz_cvtph_ps(all16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i))));
-    for (std::size_t i = full; i < n; ++i) out[i] = in[i].to_float();
+    if (full < n) {  // short LUTs (2^Bits < 16) and tails: masked, still one conversion
+        const __mmask16 m = first_lanes(n - full);
+        _mm512_mask_storeu_ps(out + full, m, _mm512_maskz_cvtph_ps(all16, _mm256_maskz_loadu_epi16(m, in + full)));
+    }
 }
 
 // ---- double (the quantizer's argmin scan) ----------------------------------------------

@@ -47,8 +47,7 @@ struct word_per_code_layout {
 
 inline std::vector<sqllm::target_id> runnable_targets() {
     std::vector<sqllm::target_id> out;
-    for (sqllm::target_id t :
-         {sqllm::target_id::scalar, sqllm::target_id::avx2, sqllm::target_id::avx512, sqllm::target_id::neon})
+    for (sqllm::target_id t : sqllm::all_targets)
         if (sqllm::target_supported(t)) out.push_back(t);
     return out;
 }

@@ -63,7 +63,7 @@ TEST_CASE("the default target is the best one with a kernel; forcing one that ca
     gemv(W, x, y);
     gemv(kernel_target(W), W, x, y2);
     REQUIRE(y == y2);
-    for (target_id t : {target_id::scalar, target_id::avx2, target_id::avx512, target_id::neon}) {
+    for (target_id t : all_targets) {
         INFO("target " << to_string(t));
         if (target_supported(t)) {
             REQUIRE(has_kernel(t, W));

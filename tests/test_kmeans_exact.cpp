@@ -285,8 +285,6 @@ TEST_CASE("kmeans_exact_1d: every target this CPU runs gives the same bits, the 
     std::mt19937_64 rng(777);
     std::uniform_real_distribution<double> u(0.0, 1.0);
     sqllm::kmeans_exact_workspace ws;
-    const sqllm::target_id targets[] = {sqllm::target_id::scalar, sqllm::target_id::avx2, sqllm::target_id::avx512,
-                                        sqllm::target_id::neon};
     const int ks[] = {2, 3, 8, 16, 7};
     int compared = 0;
     for (int rep = 0; rep < 20; ++rep) {
@@ -304,7 +302,7 @@ TEST_CASE("kmeans_exact_1d: every target this CPU runs gives the same bits, the 
         const double want = reference_dp(d, k);
         std::vector<float> first;
         double first_ret = 0;
-        for (const sqllm::target_id t : targets) {
+        for (const sqllm::target_id t : sqllm::all_targets) {
             if (!sqllm::target_supported(t)) {
                 REQUIRE_THROWS_AS(sqllm::kmeans_exact_1d(t, w.data(), s.data(), n, k, nullptr, ws), sqllm::error);
                 continue;

@@ -9,7 +9,7 @@
 using namespace sqllm;
 using sqllm_test::rng_t;
 
-TEST_CASE("reference layout: DESIGN.md test vectors", "[pack]") {
+TEST_CASE("reference layout: docs/DESIGN.md §3 test vectors", "[pack]") {
     SECTION("3-bit codes 0..7 repeated four times") {
         std::vector<code_t> codes(32);
         for (int k = 0; k < 32; ++k)

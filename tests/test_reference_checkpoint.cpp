@@ -103,7 +103,7 @@ TEST_CASE("a viewed reference checkpoint multiplies like the imported one", "[re
     REQUIRE(q.storage_bytes() - v.storage_bytes() ==
             (default_layout<3>::word_count(21, 70) - reference_layout<3>::word_count(21, 70)) * 4);
     // And every target's kernels agree with the oracle on the view.
-    for (target_id t : {target_id::scalar, target_id::avx2, target_id::avx512, target_id::neon}) {
+    for (target_id t : all_targets) {
         if (!target_supported(t)) continue;
         std::vector<float> y3(21);
         gemv(t, v, x, y3);

@@ -32,6 +32,10 @@ enum class target_id : unsigned char {
     neon,    ///< AArch64 Advanced SIMD
 };
 
+/// Every target sqllm knows, on any platform (tests and benchmarks iterate
+/// over it; target_supported says which this build and CPU run).
+constexpr target_id all_targets[] = {target_id::scalar, target_id::avx2, target_id::avx512, target_id::neon};
+
 /// "scalar", "avx2", "avx512" or "neon".
 constexpr const char* to_string(target_id t) noexcept {
     return t == target_id::avx2     ? "avx2"

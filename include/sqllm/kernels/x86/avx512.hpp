@@ -20,6 +20,7 @@
 
 #include "../../target/tags.hpp"
 #include "../../types/half.hpp"
+#include "avx2.hpp"
 
 SQLLM_REGION_BEGIN_AVX512
 SQLLM_NAMESPACE_BEGIN
@@ -110,14 +111,31 @@ SQLLM_FORCE_INLINE vf gather(const float* base, vu idx) noexcept {
     return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), all16, idx, base, 4);
 }
 
-/// As impl_avx2::table: the fp32 entries repeated to at least 16.
-template <int Bits, class = void>
-struct table {  // Bits 6-8: gather
-    const float* p;
-    explicit table(const float* lut) noexcept : p(lut) {}
-    SQLLM_FORCE_INLINE vf operator()(vu idx) const noexcept {
-        return gather(p, wand(idx, wset1((1u << Bits) - 1u)));
+/// Entries [0, 32·N) of the table held in registers t[0..2N): vpermi2ps looks
+/// up index bits 0-4 in each pair of registers, then a blend per higher bit,
+/// from bit Bit down to bit 5, picks between the halves.
+template <int N, int Bit>
+SQLLM_FORCE_INLINE vf permute_tree(const vf* t, vu idx) noexcept {
+    if constexpr (N == 1) {
+        return _mm512_mask_permutex2var_ps(t[0], all16, idx, t[1]);
+    } else {
+        const __mmask16 hi = _mm512_mask_test_epi32_mask(all16, idx, wset1(1u << Bit));
+        return _mm512_mask_blend_ps(hi, permute_tree<N / 2, Bit - 1>(t, idx), permute_tree<N / 2, Bit - 1>(t + N, idx));
     }
+}
+
+/// As impl_avx2::table: the fp32 entries repeated to at least 16. Every Bits
+/// is a register permute, never a gather: a gather's cost varies widely across
+/// CPUs (Intel's Downfall/GDS microcode made it several times slower), the
+/// permute tree's does not.
+template <int Bits, class = void>
+struct table {  // Bits 6-8: 2^(Bits-5) vpermi2ps, blended on bits 5..Bits-1
+    static constexpr int regs = 1 << (Bits - 4);
+    vf t[regs];
+    explicit table(const float* lut) noexcept {
+        for (int i = 0; i < regs; ++i) t[i] = vload(lut + 16 * i);
+    }
+    SQLLM_FORCE_INLINE vf operator()(vu idx) const noexcept { return permute_tree<regs / 2, Bits - 1>(t, idx); }
 };
 template <int Bits>
 struct table<Bits, typename std::enable_if<(Bits <= 4)>::type> {  // vpermps reads index bits 0-3
@@ -127,21 +145,20 @@ struct table<Bits, typename std::enable_if<(Bits <= 4)>::type> {  // vpermps rea
 };
 template <int Bits>
 struct table<Bits, typename std::enable_if<(Bits == 5)>::type> {  // vpermi2ps reads index bits 0-4
-    vf lo, hi;
-    explicit table(const float* lut) noexcept : lo(vload(lut)), hi(vload(lut + 16)) {}
-    SQLLM_FORCE_INLINE vf operator()(vu idx) const noexcept { return _mm512_mask_permutex2var_ps(lo, all16, idx, hi); }
+    vf t[2];
+    explicit table(const float* lut) noexcept : t{vload(lut), vload(lut + 16)} {}
+    SQLLM_FORCE_INLINE vf operator()(vu idx) const noexcept { return permute_tree<1, 4>(t, idx); }
 };
 
-/// out[i] = in[i] for n binary16 values (exact).
-inline void widen_half(const half* in, float* out, std::size_t n) noexcept {
+/// out[i] = in[i] for n binary16 values (exact). Stores are whole (never
+/// masked): the caller reads the values straight back, and a masked store
+/// cannot forward to those loads.
+SQLLM_FORCE_INLINE void widen_half(const half* in, float* out, std::size_t n) noexcept {
     const std::size_t full = n / 16 * 16;
     for (std::size_t i = 0; i < full; i += 16)
         _mm512_storeu_ps(out + i,
                          _mm512_maskz_cvtph_ps(all16, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i))));
-    if (full < n) {  // short LUTs (2^Bits < 16) and tails: masked, still one conversion
-        const __mmask16 m = first_lanes(n - full);
-        _mm512_mask_storeu_ps(out + full, m, _mm512_maskz_cvtph_ps(all16, _mm256_maskz_loadu_epi16(m, in + full)));
-    }
+    impl_avx2::widen_half(in + full, out + full, n - full);  // the last 8 and fewer
 }
 
 // ---- double (the quantizer's argmin scan) ----------------------------------------------

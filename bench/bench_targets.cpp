@@ -94,13 +94,10 @@ void fp32(benchmark::State& state, sqllm::target_id t, std::size_t batch) {
     state.SetLabel(sqllm::to_string(t));
 }
 
-const sqllm::target_id all_targets[] = {sqllm::target_id::scalar, sqllm::target_id::avx2, sqllm::target_id::avx512,
-                                        sqllm::target_id::neon};
-
 template <int Bits, class Layout>
 void register_layout() {
     const std::string base = std::string(Layout::name) + "/" + std::to_string(Bits) + "bit";
-    for (sqllm::target_id t : all_targets)
+    for (sqllm::target_id t : sqllm::all_targets)
         for (std::size_t batch : {std::size_t{1}, std::size_t{8}})
             benchmark::RegisterBenchmark(
                 ("target/" + std::string(sqllm::to_string(t)) + "/" + base + "/batch:" + std::to_string(batch)).c_str(),
@@ -119,7 +116,7 @@ void register_bits(std::integer_sequence<int, B...>) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    for (sqllm::target_id t : all_targets)
+    for (sqllm::target_id t : sqllm::all_targets)
         for (std::size_t batch : {std::size_t{1}, std::size_t{8}})
             benchmark::RegisterBenchmark(
                 ("fp32/" + std::string(sqllm::to_string(t)) + "/batch:" + std::to_string(batch)).c_str(),

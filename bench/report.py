@@ -27,7 +27,7 @@ def load(path):
             continue
         scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[b.get("time_unit", "ns")]
         rec = dict(m.groupdict(), ms=b["real_time"] * scale, gbps=b.get("GBps", 0.0) / 1.0,
-                   bytes=b.get("weight_bytes", 0.0))
+                   bytes=b.get("weight_bytes", 0.0), target=b.get("label", ""))
         if rec["kind"] is None:
             rec["kind"] = "read_bw"
         key = m.group(0)
@@ -64,12 +64,13 @@ def table(bw, rows, context):
         out.append("")
     for t, g in sorted(bw.items()):
         out.append(f"Measured read bandwidth, {t} thread(s): **{g:.1f} GB/s**")
-    out += ["", "| kernel | rows×cols | batch | threads | time (ms) | weight GB/s | × fp32 | floor (ms) | time / floor |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    out += ["", "| kernel | target | rows×cols | batch | threads | time (ms) | weight GB/s | × fp32 | floor (ms) | "
+                "time / floor |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         name = "fp32 (yardstick)" if r["kind"] == "fp32" else r["variant"]
-        out.append(f"| {name} | {r['rows']}×{r['cols']} | {r['batch']} | {r['threads']} | {r['ms']:.3f} | "
-                   f"{r['gbps']:.1f} | {r['speedup']:.2f} | {r['floor_ms']:.3f} | {r['ms'] / r['floor_ms']:.2f} |")
+        out.append(f"| {name} | {r['target']} | {r['rows']}×{r['cols']} | {r['batch']} | {r['threads']} | "
+                   f"{r['ms']:.3f} | {r['gbps']:.1f} | {r['speedup']:.2f} | {r['floor_ms']:.3f} | "
+                   f"{r['ms'] / r['floor_ms']:.2f} |")
     return "\n".join(out) + "\n"
 
 

@@ -1,6 +1,6 @@
 // calibrate.hpp — forward-only sensitivities for sqllm-quantize: the second
 // moment Σ_t x_c² of every linear layer's input, per input channel c,
-// accumulated over calibration windows (DESIGN.md §1: the diagonal of XᵀX).
+// accumulated over calibration windows (docs/DESIGN.md §1: the diagonal of XᵀX).
 // Written as a safetensors file of F32 [cols] tensors named like the weights,
 // which sqllm-quantize --sensitivity broadcasts over each layer's rows.
 #pragma once

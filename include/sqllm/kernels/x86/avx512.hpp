@@ -129,7 +129,7 @@ SQLLM_FORCE_INLINE vf permute_tree(const vf* t, vu idx) noexcept {
 /// CPUs (Intel's Downfall/GDS microcode made it several times slower), the
 /// permute tree's does not.
 template <int Bits, class = void>
-struct table {  // Bits 6-8: 2^(Bits-5) vpermi2ps, blended on bits 5..Bits-1
+struct table {  // Bits 5-8: 2^(Bits-5) vpermi2ps, blended on bits 5..Bits-1
     static constexpr int regs = 1 << (Bits - 4);
     vf t[regs];
     explicit table(const float* lut) noexcept {
@@ -142,12 +142,6 @@ struct table<Bits, typename std::enable_if<(Bits <= 4)>::type> {  // vpermps rea
     vf t;
     explicit table(const float* lut) noexcept : t(vload(lut)) {}
     SQLLM_FORCE_INLINE vf operator()(vu idx) const noexcept { return _mm512_mask_permutexvar_ps(t, all16, idx, t); }
-};
-template <int Bits>
-struct table<Bits, typename std::enable_if<(Bits == 5)>::type> {  // vpermi2ps reads index bits 0-4
-    vf t[2];
-    explicit table(const float* lut) noexcept : t{vload(lut), vload(lut + 16)} {}
-    SQLLM_FORCE_INLINE vf operator()(vu idx) const noexcept { return permute_tree<1, 4>(t, idx); }
 };
 
 /// out[i] = in[i] for n binary16 values (exact). Stores are whole (never

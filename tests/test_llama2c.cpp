@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include "../examples/llama2c/checkpoint.hpp"
 #include "../examples/llama2c/llama2c.hpp"
 #include "../examples/llama2c/llama2c_tokenizer.hpp"
@@ -58,6 +60,13 @@ public:
     }
     temp_dir(const temp_dir&) = delete;
     temp_dir& operator=(const temp_dir&) = delete;
+
+    /// Makes a FIFO named `name` and returns its path.
+    std::string fifo(const std::string& name) const {
+        const std::string p = (path_ / name).string();
+        REQUIRE(::mkfifo(p.c_str(), 0600) == 0);
+        return p;
+    }
 
     /// Writes `bytes` to the file `name` and returns its path.
     std::string write(const std::string& name, const std::string& bytes) const {
@@ -645,4 +654,16 @@ TEST_CASE("fp32 dev perplexity of stories260K is 3.4748", "[llama2c][perplexity]
 
     const llama2c::nll_sum first = llama2c::evaluate(e, windows, 1000);  // --max-tokens
     CHECK(first.predicted == 1000);
+}
+
+TEST_CASE("llama2.c readers refuse a FIFO or a directory at once", "[llama2c][resources]") {
+    // Regression: opening a FIFO for reading waits for a writer forever.
+    temp_dir dir;
+    const std::string fifo = dir.fifo("model.bin");
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(throws_code([&] { llama2c::read_llama2c(fifo); }, errc::io_error));
+    CHECK(throws_code([&] { llama2c::read_llama2c_tokenizer(fifo, 512); }, errc::io_error));
+    CHECK(throws_code([&] { llama2c::read_tokens_u16(fifo); }, errc::io_error));
+    CHECK(throws_code([&] { llama2c::read_llama2c(std::filesystem::temp_directory_path().string()); }, errc::io_error));
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
 }

@@ -3,9 +3,11 @@
 #include <sqllm/io/quantized_checkpoint.hpp>
 #include <sqllm/io/safetensors.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "catch.hpp"
@@ -120,6 +122,52 @@ TEST_CASE("safetensors round trip of every supported dtype, with metadata", "[sa
     for (int i = 7; i >= 0; --i)
         n = (n << 8) | len[i];
     REQUIRE(n % 8 == 0);
+}
+
+/// Lines of /proc/self/maps: one per mapping of this process (-1 off Linux).
+long mapping_count() {
+    std::ifstream maps("/proc/self/maps");
+    if (!maps) return -1;
+    long n = 0;
+    for (std::string line; std::getline(maps, line);) ++n;
+    return n;
+}
+
+TEST_CASE("a rejected safetensors file leaves no mapping behind", "[safetensors][resources]") {
+    // Regression: the reader threw from its constructor after mapping, so the
+    // mapping leaked; ~65,000 rejected files exhausted vm.max_map_count.
+    temp_path bad("rejected.safetensors");
+    write_raw(bad.path, "{\"a\": 1}", std::string(64, '\0'));  // maps, then fails to parse
+    REQUIRE(open_error(bad.path) == errc::corrupt_data);
+    const long before = mapping_count();
+    if (before < 0) {
+        WARN("no /proc/self/maps: mapping count not checked");
+        return;
+    }
+    for (int i = 0; i < 2000; ++i) REQUIRE(open_error(bad.path) == errc::corrupt_data);
+    REQUIRE(mapping_count() < before + 20);  // allocator noise, not one per file
+}
+
+TEST_CASE("a FIFO given as a safetensors file is refused without blocking", "[safetensors][resources]") {
+    // Regression: open() on a FIFO waits for a writer forever.
+    temp_path fifo("fifo.safetensors");
+    REQUIRE(::mkfifo(fifo.path.c_str(), 0600) == 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    REQUIRE(open_error(fifo.path) == errc::io_error);
+    REQUIRE(msg_of(fifo.path).find("not a regular file") != std::string::npos);
+    REQUIRE(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+}
+
+TEST_CASE("safetensors files read into memory instead of mapped", "[safetensors][resources]") {
+    temp_path out("read_mode.safetensors");
+    safetensors_writer w(out.path);
+    const std::vector<float> v = {1.5f, -2.0f, 3.25f};
+    w.add<float>("a", {3}, v);
+    w.finish();
+    safetensors_file f(out.path, mapped_file::mode::read);
+    REQUIRE(f.read<float>(f.at("a")) == v);
+    f.release(f.at("a"));  // a hint; a no-op on memory that is not mapped
+    REQUIRE(f.read<float>(f.at("a")) == v);
 }
 
 TEST_CASE("safetensors writer leaves nothing behind unless finished", "[safetensors]") {

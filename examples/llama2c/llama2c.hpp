@@ -46,6 +46,8 @@
 
 #include <sqllm/error.hpp>
 
+#include "open_file.hpp"
+
 namespace llama2c {
 
 /// Hyper-parameters of a llama2.c model, from the checkpoint header.
@@ -198,17 +200,6 @@ inline void llama2c_read_exact(std::ifstream& in, void* dst, std::size_t bytes, 
             throw sqllm::error(sqllm::errc::io_error, path + ": read error in " + what);
         done += n;
     }
-}
-
-/// Opens `path` for binary reading and returns its size; throws errc::io_error.
-inline std::uint64_t llama2c_open(std::ifstream& in, const std::string& path) {
-    in.open(path, std::ios::binary);
-    if (!in) throw sqllm::error(sqllm::errc::io_error, path + ": cannot open");
-    in.seekg(0, std::ios::end);
-    const std::streamoff end = in.tellg();
-    in.seekg(0, std::ios::beg);
-    if (end < 0 || !in) throw sqllm::error(sqllm::errc::io_error, path + ": cannot determine the file size");
-    return static_cast<std::uint64_t>(end);
 }
 
 }  // namespace detail

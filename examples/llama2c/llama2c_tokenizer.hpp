@@ -42,6 +42,8 @@
 
 #include <sqllm/error.hpp>
 
+#include "open_file.hpp"
+
 namespace llama2c {
 
 /// A llama2.c vocabulary with `run.c`'s encode and decode.
@@ -238,12 +240,8 @@ inline llama2c_tokenizer read_llama2c_tokenizer(const std::string& path, int voc
     if (vocab_size < llama2c_tokenizer::byte_fallback_offset + 256)
         throw sqllm::error(sqllm::errc::invalid_argument, path + ": vocab_size " + std::to_string(vocab_size) +
                                                               " is below 259 (the byte-fallback ids)");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw sqllm::error(sqllm::errc::io_error, path + ": cannot open");
-    in.seekg(0, std::ios::end);
-    const std::streamoff file_size = in.tellg();
-    in.seekg(0, std::ios::beg);
-    if (file_size < 0 || !in) throw sqllm::error(sqllm::errc::io_error, path + ": cannot determine the file size");
+    std::ifstream in;
+    const auto file_size = static_cast<std::streamoff>(detail::llama2c_open(in, path));
     // Every read is checked; bytes are decoded little-endian whatever the host.
     const auto read_bytes = [&](void* dst, std::size_t n, const std::string& what) {
         in.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));

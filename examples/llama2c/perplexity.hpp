@@ -27,8 +27,8 @@ namespace llama2c {
 /// Reads a file of little-endian uint16 token ids. Throws sqllm::error:
 /// errc::io_error when it cannot be read, errc::corrupt_data for an odd size.
 inline std::vector<int> read_tokens_u16(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw sqllm::error(sqllm::errc::io_error, path + ": cannot open");
+    std::ifstream in;
+    detail::llama2c_open(in, path);
     std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (in.bad()) throw sqllm::error(sqllm::errc::io_error, path + ": read error");
     if (bytes.size() % 2 != 0)

@@ -34,16 +34,8 @@
 #include "../error.hpp"
 #include "../types/bfloat16.hpp"
 #include "../types/half.hpp"
+#include "mapped_file.hpp"
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#define SQLLM_IO_HAS_MMAP 1
-#else
-#define SQLLM_IO_HAS_MMAP 0
-#endif
 
 SQLLM_NAMESPACE_BEGIN
 namespace io {
@@ -279,14 +271,18 @@ inline safetensors_header parse_safetensors_header(const unsigned char* file, st
 /// tool that walks the file tensor by tensor holds about one tensor.
 class safetensors_file {
 public:
-    /// Opens, maps and validates `path`; throws sqllm::error.
-    explicit safetensors_file(const std::string& path) : path_(path) {
-        map_file();
-        header_ = parse_safetensors_header(base_, size_, path_);
+    /// Opens, maps and validates `path`; throws sqllm::error. A FIFO or
+    /// other non-regular file is refused without blocking, and a rejected
+    /// file leaves nothing mapped (io/mapped_file.hpp). mapped_file::mode::read
+    /// reads the file into memory instead, for input that another process may
+    /// truncate while it is in use (a mapping would raise SIGBUS).
+    explicit safetensors_file(const std::string& path, mapped_file::mode m = mapped_file::mode::map)
+        : path_(path), file_(path, m) {
+        if (file_.size() == 0) detail::corrupt(path_, "file is empty");
+        header_ = parse_safetensors_header(file_.data(), file_.size(), path_);
     }
     safetensors_file(const safetensors_file&) = delete;
     safetensors_file& operator=(const safetensors_file&) = delete;
-    ~safetensors_file() { unmap(); }
 
     const std::string& path() const noexcept { return path_; }
     const std::map<std::string, std::string>& metadata() const noexcept { return header_.metadata; }
@@ -307,7 +303,7 @@ public:
     }
     /// The tensor's bytes, in place (no alignment guarantee beyond 1).
     span<const unsigned char> bytes(const tensor_info& t) const noexcept {
-        return {base_ + header_.data_offset + t.begin, t.bytes()};
+        return {file_.data() + header_.data_offset + t.begin, t.bytes()};
     }
 
     /// Copies a tensor of dtype dtype_of<T> into `out` (numel elements).
@@ -362,7 +358,7 @@ public:
     /// re-read from the file if touched again). A hint: a no-op without mmap.
     void release(const tensor_info& t) const noexcept {
 #if SQLLM_IO_HAS_MMAP
-        if (!mapped_ || t.bytes() == 0) return;
+        if (!file_.mapped() || t.bytes() == 0) return;
         const std::uintptr_t page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
         const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(bytes(t).data());
         const std::uintptr_t lo = (first + page - 1) / page * page;  // whole pages only: neighbours stay
@@ -383,54 +379,8 @@ private:
         }
     }
 
-    void map_file() {
-#if SQLLM_IO_HAS_MMAP
-        const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) sqllm::detail::fail(errc::io_error, path_ + ": cannot open (" + std::strerror(errno) + ")");
-        struct stat st {};
-        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-            ::close(fd);
-            sqllm::detail::fail(errc::io_error, path_ + ": not a regular file");
-        }
-        size_ = static_cast<std::size_t>(st.st_size);
-        if (size_ == 0) {
-            ::close(fd);
-            base_ = nullptr;
-            detail::corrupt(path_, "file is empty");
-        }
-        void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-        ::close(fd);  // the mapping keeps the file
-        if (p == MAP_FAILED) sqllm::detail::fail(errc::io_error, path_ + ": cannot map (" + std::strerror(errno) + ")");
-        base_ = static_cast<const unsigned char*>(p);
-        mapped_ = true;
-#else
-        std::FILE* f = std::fopen(path_.c_str(), "rb");
-        if (!f) sqllm::detail::fail(errc::io_error, path_ + ": cannot open");
-        std::vector<unsigned char> buf;
-        unsigned char chunk[1 << 16];
-        std::size_t got;
-        while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0)
-            buf.insert(buf.end(), chunk, chunk + got);
-        const bool bad = std::ferror(f) != 0;
-        std::fclose(f);
-        if (bad) sqllm::detail::fail(errc::io_error, path_ + ": read error");
-        owned_ = std::move(buf);
-        base_ = owned_.data();
-        size_ = owned_.size();
-#endif
-    }
-    void unmap() noexcept {
-#if SQLLM_IO_HAS_MMAP
-        if (mapped_) ::munmap(const_cast<unsigned char*>(base_), size_);
-#endif
-        mapped_ = false;
-    }
-
     std::string path_;
-    const unsigned char* base_ = nullptr;
-    std::size_t size_ = 0;
-    bool mapped_ = false;
-    std::vector<unsigned char> owned_;  // without mmap
+    mapped_file file_;  // owns the mapping: a constructor that throws after mapping still unmaps
     safetensors_header header_;
 };
 

@@ -2,7 +2,6 @@
 // keeps translation units built with different -m flags apart.
 #pragma once
 
-
 #define SQLLM_VERSION_MAJOR 0
 #define SQLLM_VERSION_MINOR 1
 #define SQLLM_VERSION_PATCH 0
@@ -171,33 +170,32 @@
 #define SQLLM_ABI_F21
 #endif
 
-#define SQLLM_ABI_FEATURES_A                                                                                          \
-    SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_ABI_F01,         \
-                                                                                                SQLLM_ABI_F02),        \
-                                                                                   SQLLM_ABI_F03),                     \
-                                                                      SQLLM_ABI_F04),                                  \
-                                                         SQLLM_ABI_F05),                                               \
-                                            SQLLM_ABI_F06),                                                            \
-                               SQLLM_ABI_F07),                                                                         \
-                  SQLLM_ABI_F08)
-#define SQLLM_ABI_FEATURES_B                                                                                          \
-    SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_ABI_F09,         \
-                                                                                                SQLLM_ABI_F10),        \
-                                                                                   SQLLM_ABI_F11),                     \
-                                                                      SQLLM_ABI_F12),                                  \
-                                                         SQLLM_ABI_F13),                                               \
-                                            SQLLM_ABI_F14),                                                            \
-                               SQLLM_ABI_F15),                                                                         \
-                  SQLLM_ABI_F16)
-#define SQLLM_ABI_FEATURES_C                                                                                          \
+#define SQLLM_ABI_FEATURES_A                                                                                         \
+    SQLLM_PP_CAT(                                                                                                    \
+        SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_ABI_F01, SQLLM_ABI_F02), \
+                                                                         SQLLM_ABI_F03),                             \
+                                                            SQLLM_ABI_F04),                                          \
+                                               SQLLM_ABI_F05),                                                       \
+                                  SQLLM_ABI_F06),                                                                    \
+                     SQLLM_ABI_F07),                                                                                 \
+        SQLLM_ABI_F08)
+#define SQLLM_ABI_FEATURES_B                                                                                         \
+    SQLLM_PP_CAT(                                                                                                    \
+        SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_ABI_F09, SQLLM_ABI_F10), \
+                                                                         SQLLM_ABI_F11),                             \
+                                                            SQLLM_ABI_F12),                                          \
+                                               SQLLM_ABI_F13),                                                       \
+                                  SQLLM_ABI_F14),                                                                    \
+                     SQLLM_ABI_F15),                                                                                 \
+        SQLLM_ABI_F16)
+#define SQLLM_ABI_FEATURES_C                                                                                           \
     SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_ABI_F17, SQLLM_ABI_F18), SQLLM_ABI_F19), SQLLM_ABI_F20), \
                  SQLLM_ABI_F21)
 
 /// The inline namespace of this translation unit, e.g. abi_v0_1 for a plain
 /// x86-64 build, abi_v0_1_sse3_..._avx2_fma_f16c_bmi2 for -march=haswell.
-#define SQLLM_ABI                                                                                                     \
-    SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(abi_v0_1, SQLLM_ABI_FEATURES_A), SQLLM_ABI_FEATURES_B),                    \
-                 SQLLM_ABI_FEATURES_C)
+#define SQLLM_ABI \
+    SQLLM_PP_CAT(SQLLM_PP_CAT(SQLLM_PP_CAT(abi_v0_1, SQLLM_ABI_FEATURES_A), SQLLM_ABI_FEATURES_B), SQLLM_ABI_FEATURES_C)
 
 /// Opens and closes sqllm's namespace in every header: `sqllm::` plus the
 /// inline ABI namespace above.

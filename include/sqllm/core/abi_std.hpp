@@ -3,7 +3,7 @@
 //
 // The ABI namespace renames sqllm's own functions, but not the standard
 // library's templates sqllm instantiates: std::sort<float*>,
-// std::vector<double>::_M_fill_insert, detail::to_string(unsigned long) are the
+// std::vector<double>::_M_fill_insert, std::to_string(unsigned long) are the
 // same weak symbols in a unit built with -mavx2 and in one without, and the
 // linker keeps one copy for both (SIGILL on a CPU without AVX if it keeps
 // the AVX one). Passing a type of the ABI namespace as a template argument

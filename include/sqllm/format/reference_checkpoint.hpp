@@ -87,8 +87,9 @@ quantized_matrix<Bits, Lut, Sparse, Layout> import_reference(std::size_t rows, s
     constexpr std::size_t levels = bit_width<Bits>::levels;
     detail::require(rows > 0 && cols > 0, errc::invalid_argument, "import_reference needs rows > 0 and cols > 0");
     if (in.lookup_table.size() != rows * levels) {
-        std::string msg = "lookup_table has " + detail::to_string(in.lookup_table.size()) + " values, expected rows × 2^" +
-                          detail::to_string(Bits) + " = " + detail::to_string(rows * levels);
+        std::string msg = "lookup_table has " + detail::to_string(in.lookup_table.size()) +
+                          " values, expected rows × 2^" + detail::to_string(Bits) + " = " +
+                          detail::to_string(rows * levels);
         if (in.lookup_table.size() % rows == 0)
             msg += " (it has " + detail::to_string(in.lookup_table.size() / rows) + " entries per row)";
         detail::fail(errc::shape_mismatch, msg);
@@ -98,7 +99,8 @@ quantized_matrix<Bits, Lut, Sparse, Layout> import_reference(std::size_t rows, s
         detail::fail(errc::shape_mismatch,
                      "qweight has " + detail::to_string(in.qweight.size()) +
                          " words, expected ceil(cols/32)·Bits·rows = " + detail::to_string(expect_words) + " for " +
-                         detail::to_string(rows) + " × " + detail::to_string(cols) + " at " + detail::to_string(Bits) + " bits");
+                         detail::to_string(rows) + " × " + detail::to_string(cols) + " at " + detail::to_string(Bits) +
+                         " bits");
     // Validate the CSR in the checkpoint's own types before converting.
     const reference_csr ref_sparse{in.sparse_rows, in.sparse_cols, in.sparse_vals};
     detail::csr_validate(ref_sparse, rows, cols);

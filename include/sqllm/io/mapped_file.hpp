@@ -129,7 +129,8 @@ private:
         if (!f) fail_io("cannot open");
         unsigned char chunk[1 << 16];
         std::size_t got;
-        while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) owned_.insert(owned_.end(), chunk, chunk + got);
+        while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0)
+            owned_.insert(owned_.end(), chunk, chunk + got);
         const bool bad = std::ferror(f) != 0;
         std::fclose(f);
         if (bad) fail_io("read error");

@@ -59,13 +59,14 @@ void write_quantized(safetensors_writer& out, const std::string& name,
         for (std::size_t i = 0; i < h.size(); ++i) {
             h[i] = half(ck.lookup_table[i]);
             if (static_cast<float>(h[i]) != ck.lookup_table[i])
-                sqllm::detail::fail(errc::out_of_range, "layer \"" + name + "\": LUT value " +
-                                                            std::to_string(ck.lookup_table[i]) + " is not exact in F16");
+                sqllm::detail::fail(
+                    errc::out_of_range,
+                    "layer \"" + name + "\": LUT value " + std::to_string(ck.lookup_table[i]) + " is not exact in F16");
         }
         out.add<half>(name + ".lookup_table", lut_shape, h);
     } else {
-        sqllm::detail::fail(errc::invalid_argument, std::string("a lookup_table is stored as F32 or F16, not ") +
-                                                        to_string(lut_type));
+        sqllm::detail::fail(errc::invalid_argument,
+                            std::string("a lookup_table is stored as F32 or F16, not ") + to_string(lut_type));
     }
     if (!ck.sparse_rows.empty()) {
         out.add<std::int32_t>(name + ".rows", {ck.sparse_rows.size()}, ck.sparse_rows);
@@ -141,22 +142,25 @@ inline std::vector<quantized_layer_info> find_quantized_layers(const safetensors
         const std::size_t levels = lut->shape[1];
         for (int b = 1; b <= 8; ++b)
             if (levels == (std::size_t(1) << b)) L.bits = b;
-        if (L.bits == 0) bad("lookup_table has " + std::to_string(levels) + " entries per row, not 2^Bits with Bits 1..8");
+        if (L.bits == 0)
+            bad("lookup_table has " + std::to_string(levels) + " entries per row, not 2^Bits with Bits 1..8");
         if (L.rows == 0) bad("has no rows");
         if (q.shape[1] != L.rows)
-            bad("qweight has " + std::to_string(q.shape[1]) + " columns but lookup_table " + std::to_string(L.rows) + " rows");
+            bad("qweight has " + std::to_string(q.shape[1]) + " columns but lookup_table " + std::to_string(L.rows) +
+                " rows");
         if (q.shape[0] == 0 || q.shape[0] % L.bits != 0)
-            bad("qweight has " + std::to_string(q.shape[0]) + " word rows, not a positive multiple of Bits = " +
-                std::to_string(L.bits));
+            bad("qweight has " + std::to_string(q.shape[0]) +
+                " word rows, not a positive multiple of Bits = " + std::to_string(L.bits));
         const std::size_t groups = q.shape[0] / L.bits;
         L.cols = groups * 32;
         const auto shape = f.metadata().find(checkpoint_keys::shape_prefix + L.name);
         if (shape != f.metadata().end()) {
             std::size_t r = 0, c = 0;
-            if (!detail::parse_shape(shape->second, r, c)) bad("metadata shape \"" + shape->second + "\" is not [rows, cols]");
+            if (!detail::parse_shape(shape->second, r, c))
+                bad("metadata shape \"" + shape->second + "\" is not [rows, cols]");
             if (r != L.rows || c == 0 || (c + 31) / 32 != groups)
-                bad("metadata shape " + shape->second + " disagrees with qweight " + q.describe() + " and lookup_table " +
-                    lut->describe());
+                bad("metadata shape " + shape->second + " disagrees with qweight " + q.describe() +
+                    " and lookup_table " + lut->describe());
             L.cols = c;
         }
         const tensor_info* rp = f.find(L.name + ".rows");
@@ -167,8 +171,10 @@ inline std::vector<quantized_layer_info> find_quantized_layers(const safetensors
             if (!rp || !ci || !va) bad("has only some of the sparse arrays rows, cols, vals");
             if (rp->type != dtype::i32 || rp->shape.size() != 1 || rp->shape[0] != L.rows + 1)
                 bad("rows is " + rp->describe() + ", expected I32[" + std::to_string(L.rows + 1) + "]");
-            if (ci->type != dtype::i32 || ci->shape.size() != 1) bad("cols is " + ci->describe() + ", expected I32[nnz]");
-            if (va->type != dtype::f32 || va->shape.size() != 1) bad("vals is " + va->describe() + ", expected F32[nnz]");
+            if (ci->type != dtype::i32 || ci->shape.size() != 1)
+                bad("cols is " + ci->describe() + ", expected I32[nnz]");
+            if (va->type != dtype::f32 || va->shape.size() != 1)
+                bad("vals is " + va->describe() + ", expected F32[nnz]");
             if (ci->shape[0] != va->shape[0])
                 bad("cols has " + std::to_string(ci->shape[0]) + " entries but vals " + std::to_string(va->shape[0]));
             L.nnz = ci->shape[0];
@@ -204,8 +210,9 @@ inline bool is_quantized_array(const std::vector<quantized_layer_info>& layers, 
 template <int Bits, class Lut = float, class Sparse = default_sparse, class Layout = default_layout<Bits>>
 quantized_matrix<Bits, Lut, Sparse, Layout> load_quantized(const safetensors_file& f, const quantized_layer_info& L) {
     if (L.bits != Bits)
-        sqllm::detail::fail(errc::invalid_argument, f.path() + ": layer \"" + L.name + "\" has " + std::to_string(L.bits) +
-                                                        "-bit codes, requested " + std::to_string(Bits));
+        sqllm::detail::fail(errc::invalid_argument, f.path() + ": layer \"" + L.name + "\" has " +
+                                                        std::to_string(L.bits) + "-bit codes, requested " +
+                                                        std::to_string(Bits));
     // Copies, not views: tensors in a file need not be aligned for their type.
     const auto qweight = f.read<std::int32_t>(f.at(L.name + ".qweight"));
     std::vector<std::int32_t> rows, cols;

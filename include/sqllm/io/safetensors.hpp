@@ -36,7 +36,6 @@
 #include "../types/half.hpp"
 #include "mapped_file.hpp"
 
-
 SQLLM_NAMESPACE_BEGIN
 namespace io {
 
@@ -46,21 +45,36 @@ enum class dtype { boolean, u8, i8, f8_e4m3, f8_e5m2, i16, u16, f16, bf16, i32, 
 /// The format's spelling of a dtype ("F32", "BF16", ...).
 inline const char* to_string(dtype t) noexcept {
     switch (t) {
-        case dtype::boolean: return "BOOL";
-        case dtype::u8: return "U8";
-        case dtype::i8: return "I8";
-        case dtype::f8_e4m3: return "F8_E4M3";
-        case dtype::f8_e5m2: return "F8_E5M2";
-        case dtype::i16: return "I16";
-        case dtype::u16: return "U16";
-        case dtype::f16: return "F16";
-        case dtype::bf16: return "BF16";
-        case dtype::i32: return "I32";
-        case dtype::u32: return "U32";
-        case dtype::f32: return "F32";
-        case dtype::i64: return "I64";
-        case dtype::u64: return "U64";
-        case dtype::f64: return "F64";
+        case dtype::boolean:
+            return "BOOL";
+        case dtype::u8:
+            return "U8";
+        case dtype::i8:
+            return "I8";
+        case dtype::f8_e4m3:
+            return "F8_E4M3";
+        case dtype::f8_e5m2:
+            return "F8_E5M2";
+        case dtype::i16:
+            return "I16";
+        case dtype::u16:
+            return "U16";
+        case dtype::f16:
+            return "F16";
+        case dtype::bf16:
+            return "BF16";
+        case dtype::i32:
+            return "I32";
+        case dtype::u32:
+            return "U32";
+        case dtype::f32:
+            return "F32";
+        case dtype::i64:
+            return "I64";
+        case dtype::u64:
+            return "U64";
+        case dtype::f64:
+            return "F64";
     }
     return "?";
 }
@@ -68,10 +82,25 @@ inline const char* to_string(dtype t) noexcept {
 /// Bytes per element.
 inline std::size_t size_of(dtype t) noexcept {
     switch (t) {
-        case dtype::boolean: case dtype::u8: case dtype::i8: case dtype::f8_e4m3: case dtype::f8_e5m2: return 1;
-        case dtype::i16: case dtype::u16: case dtype::f16: case dtype::bf16: return 2;
-        case dtype::i32: case dtype::u32: case dtype::f32: return 4;
-        case dtype::i64: case dtype::u64: case dtype::f64: return 8;
+        case dtype::boolean:
+        case dtype::u8:
+        case dtype::i8:
+        case dtype::f8_e4m3:
+        case dtype::f8_e5m2:
+            return 1;
+        case dtype::i16:
+        case dtype::u16:
+        case dtype::f16:
+        case dtype::bf16:
+            return 2;
+        case dtype::i32:
+        case dtype::u32:
+        case dtype::f32:
+            return 4;
+        case dtype::i64:
+        case dtype::u64:
+        case dtype::f64:
+            return 8;
     }
     return 0;
 }
@@ -89,18 +118,54 @@ inline bool parse_dtype(const std::string& s, dtype& out) noexcept {
 /// The dtype that stores T (float, half, bfloat16, int32, uint32, uint8, ...).
 template <class T>
 struct dtype_of;
-template <> struct dtype_of<float> { static constexpr dtype value = dtype::f32; };
-template <> struct dtype_of<double> { static constexpr dtype value = dtype::f64; };
-template <> struct dtype_of<half> { static constexpr dtype value = dtype::f16; };
-template <> struct dtype_of<bfloat16> { static constexpr dtype value = dtype::bf16; };
-template <> struct dtype_of<std::int8_t> { static constexpr dtype value = dtype::i8; };
-template <> struct dtype_of<std::uint8_t> { static constexpr dtype value = dtype::u8; };
-template <> struct dtype_of<std::int16_t> { static constexpr dtype value = dtype::i16; };
-template <> struct dtype_of<std::uint16_t> { static constexpr dtype value = dtype::u16; };
-template <> struct dtype_of<std::int32_t> { static constexpr dtype value = dtype::i32; };
-template <> struct dtype_of<std::uint32_t> { static constexpr dtype value = dtype::u32; };
-template <> struct dtype_of<std::int64_t> { static constexpr dtype value = dtype::i64; };
-template <> struct dtype_of<std::uint64_t> { static constexpr dtype value = dtype::u64; };
+template <>
+struct dtype_of<float> {
+    static constexpr dtype value = dtype::f32;
+};
+template <>
+struct dtype_of<double> {
+    static constexpr dtype value = dtype::f64;
+};
+template <>
+struct dtype_of<half> {
+    static constexpr dtype value = dtype::f16;
+};
+template <>
+struct dtype_of<bfloat16> {
+    static constexpr dtype value = dtype::bf16;
+};
+template <>
+struct dtype_of<std::int8_t> {
+    static constexpr dtype value = dtype::i8;
+};
+template <>
+struct dtype_of<std::uint8_t> {
+    static constexpr dtype value = dtype::u8;
+};
+template <>
+struct dtype_of<std::int16_t> {
+    static constexpr dtype value = dtype::i16;
+};
+template <>
+struct dtype_of<std::uint16_t> {
+    static constexpr dtype value = dtype::u16;
+};
+template <>
+struct dtype_of<std::int32_t> {
+    static constexpr dtype value = dtype::i32;
+};
+template <>
+struct dtype_of<std::uint32_t> {
+    static constexpr dtype value = dtype::u32;
+};
+template <>
+struct dtype_of<std::int64_t> {
+    static constexpr dtype value = dtype::i64;
+};
+template <>
+struct dtype_of<std::uint64_t> {
+    static constexpr dtype value = dtype::u64;
+};
 
 /// One tensor's entry in the header.
 struct tensor_info {
@@ -169,7 +234,8 @@ inline safetensors_header parse_safetensors_header(const unsigned char* file, st
                                                    const std::string& where) {
     using nlohmann::json;
     if (file_size < 8)
-        detail::corrupt(where, "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
+        detail::corrupt(where,
+                        "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
     std::uint64_t n = 0;
     for (int i = 7; i >= 0; --i)
         n = (n << 8) | file[i];
@@ -184,8 +250,10 @@ inline safetensors_header parse_safetensors_header(const unsigned char* file, st
     std::vector<std::vector<std::string>> keys;
     std::string duplicate;
     const json::parser_callback_t check = [&](int, json::parse_event_t ev, json& parsed) {
-        if (ev == json::parse_event_t::object_start) keys.emplace_back();
-        else if (ev == json::parse_event_t::object_end) keys.pop_back();
+        if (ev == json::parse_event_t::object_start)
+            keys.emplace_back();
+        else if (ev == json::parse_event_t::object_end)
+            keys.pop_back();
         else if (ev == json::parse_event_t::key && !keys.empty()) {
             const std::string k = parsed.get<std::string>();
             auto& seen = keys.back();
@@ -212,7 +280,8 @@ inline safetensors_header parse_safetensors_header(const unsigned char* file, st
         if (name == "__metadata__") {
             if (!e.is_object()) detail::corrupt(where, "__metadata__ is not an object");
             for (auto m = e.begin(); m != e.end(); ++m) {
-                if (!m.value().is_string()) detail::corrupt(where, "__metadata__ value of \"" + m.key() + "\" is not a string");
+                if (!m.value().is_string())
+                    detail::corrupt(where, "__metadata__ value of \"" + m.key() + "\" is not a string");
                 out.metadata[m.key()] = m.value().get<std::string>();
             }
             continue;
@@ -244,12 +313,13 @@ inline safetensors_header parse_safetensors_header(const unsigned char* file, st
                                        std::to_string(data_size) + "-byte data section (truncated?)");
         std::size_t bytes = 0;
         if (detail::mul_overflows(numel, size_of(t.type), bytes) || bytes != t.end - t.begin)
-            detail::corrupt(where, at + " is " + t.describe() + " = " + std::to_string(bytes) + " bytes but its offsets span " +
-                                       std::to_string(t.end - t.begin));
+            detail::corrupt(where, at + " is " + t.describe() + " = " + std::to_string(bytes) +
+                                       " bytes but its offsets span " + std::to_string(t.end - t.begin));
         out.tensors.push_back(std::move(t));
     }
-    std::sort(out.tensors.begin(), out.tensors.end(),
-              [](const tensor_info& a, const tensor_info& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
+    std::sort(out.tensors.begin(), out.tensors.end(), [](const tensor_info& a, const tensor_info& b) {
+        return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+    });
     std::size_t expect = 0;
     for (const tensor_info& t : out.tensors) {
         if (t.begin < expect)
@@ -311,11 +381,12 @@ public:
     template <class T>
     void copy_to(const tensor_info& t, span<T> out) const {
         if (t.type != dtype_of<T>::value)
-            sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + t.name + "\" is " + t.describe() + ", expected " +
-                                                          to_string(dtype_of<T>::value));
+            sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + t.name + "\" is " + t.describe() +
+                                                          ", expected " + to_string(dtype_of<T>::value));
         if (out.size() != t.numel())
-            sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + t.name + "\" has " + std::to_string(t.numel()) +
-                                                          " elements, the destination " + std::to_string(out.size()));
+            sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + t.name + "\" has " +
+                                                          std::to_string(t.numel()) + " elements, the destination " +
+                                                          std::to_string(out.size()));
         if (t.bytes()) std::memcpy(out.data(), bytes(t).data(), t.bytes());
     }
     /// The tensor as a vector of T (dtype must be dtype_of<T>).
@@ -330,8 +401,9 @@ public:
     /// elements), exactly. Throws errc::shape_mismatch for other dtypes.
     void to_float(const tensor_info& t, span<float> out) const {
         if (out.size() != t.numel())
-            sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + t.name + "\" has " + std::to_string(t.numel()) +
-                                                          " elements, the destination " + std::to_string(out.size()));
+            sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + t.name + "\" has " +
+                                                          std::to_string(t.numel()) + " elements, the destination " +
+                                                          std::to_string(out.size()));
         const unsigned char* p = bytes(t).data();
         switch (t.type) {
             case dtype::f32:
@@ -395,7 +467,8 @@ public:
     explicit safetensors_writer(std::string path)
         : path_(std::move(path)), spool_path_(path_ + ".spool"), partial_path_(path_ + ".partial") {
         spool_ = std::fopen(spool_path_.c_str(), "w+b");
-        if (!spool_) sqllm::detail::fail(errc::io_error, spool_path_ + ": cannot create (" + std::strerror(errno) + ")");
+        if (!spool_)
+            sqllm::detail::fail(errc::io_error, spool_path_ + ": cannot create (" + std::strerror(errno) + ")");
     }
     safetensors_writer(const safetensors_writer&) = delete;
     safetensors_writer& operator=(const safetensors_writer&) = delete;
@@ -411,9 +484,11 @@ public:
              std::size_t bytes) {
         require_open();
         if (name.empty() || name == "__metadata__")
-            sqllm::detail::fail(errc::invalid_argument, "safetensors tensor name \"" + name + "\" is reserved or empty");
+            sqllm::detail::fail(errc::invalid_argument,
+                                "safetensors tensor name \"" + name + "\" is reserved or empty");
         for (const tensor_info& t : tensors_)
-            if (t.name == name) sqllm::detail::fail(errc::invalid_argument, "safetensors tensor \"" + name + "\" added twice");
+            if (t.name == name)
+                sqllm::detail::fail(errc::invalid_argument, "safetensors tensor \"" + name + "\" added twice");
         tensor_info t;
         t.name = name;
         t.type = type;
@@ -469,8 +544,8 @@ public:
         std::remove(spool_path_.c_str());
         if (std::rename(partial_path_.c_str(), path_.c_str()) != 0) {
             std::remove(partial_path_.c_str());
-            sqllm::detail::fail(errc::io_error, path_ + ": cannot rename the finished file into place (" +
-                                                    std::strerror(errno) + ")");
+            sqllm::detail::fail(errc::io_error,
+                                path_ + ": cannot rename the finished file into place (" + std::strerror(errno) + ")");
         }
         finished_ = true;
     }

@@ -50,8 +50,8 @@ void gemm(target_id t, const quantized_view<Bits, Lut, Sparse, Layout>& W, matri
 /// Y = W·X on the target named by a tag.
 template <class Target, int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor,
           class = std::enable_if_t<is_target<Target>::value>>
-void gemm(Target, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const float> X,
-          matrix_view<float> Y, const Executor& exec = {}) {
+void gemm(Target, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const float> X, matrix_view<float> Y,
+          const Executor& exec = {}) {
     gemm(Target::id, W, X, Y, exec);
 }
 

@@ -36,8 +36,8 @@ std::string kernel_description(const char* op) {
 /// The dense rows [b, e) of gemv on target Tag (a compiled target that has a
 /// kernel for Layout, or scalar).
 template <class Tag, int Bits, class Lut, class Sparse, class Layout>
-void gemv_dense_rows(Tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, const float* x, float* y,
-                     std::size_t b, std::size_t e) {
+void gemv_dense_rows(Tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, const float* x, float* y, std::size_t b,
+                     std::size_t e) {
     using K = layout_kernels<Layout>;
     if constexpr (K::driven)
         K::template gemv<typename impl_of<Tag>::type, Lut>(W.words(), W.lut(), W.rows(), W.cols(), x, y, b, e);

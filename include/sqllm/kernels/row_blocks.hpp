@@ -27,8 +27,8 @@ inline void check_gemm_shapes(std::size_t rows, std::size_t cols, std::size_t x_
         fail(errc::shape_mismatch, "X rows have " + detail::to_string(x_cols) + " values, the matrix has " +
                                        detail::to_string(cols) + " columns");
     if (y_cols != rows)
-        fail(errc::shape_mismatch,
-             "Y rows have " + detail::to_string(y_cols) + " values, the matrix has " + detail::to_string(rows) + " rows");
+        fail(errc::shape_mismatch, "Y rows have " + detail::to_string(y_cols) + " values, the matrix has " +
+                                       detail::to_string(rows) + " rows");
     if (x_rows != y_rows)
         fail(errc::shape_mismatch,
              "X holds " + detail::to_string(x_rows) + " vectors but Y has room for " + detail::to_string(y_rows));

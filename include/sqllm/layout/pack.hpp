@@ -31,9 +31,10 @@ std::vector<std::uint32_t> pack_codes(matrix_view<const code_t> codes) {
                 const std::size_t c = g * codes_per_group + k;
                 group[k] = c < cols ? src[c] : code_t{0};
                 if (!(group[k] < levels))
-                    detail::fail(errc::out_of_range, "code " + detail::to_string(group[k]) + " at (" + detail::to_string(r) +
-                                                         ", " + detail::to_string(c) + ") does not fit in " +
-                                                         detail::to_string(Layout::bits) + " bits");
+                    detail::fail(errc::out_of_range, "code " + detail::to_string(group[k]) + " at (" +
+                                                         detail::to_string(r) + ", " + detail::to_string(c) +
+                                                         ") does not fit in " + detail::to_string(Layout::bits) +
+                                                         " bits");
             }
             Layout::pack_group(words.data(), rows, cols, r, g, group);
         }
@@ -47,8 +48,8 @@ template <class Layout>
 void unpack_codes(span<const std::uint32_t> words, std::size_t rows, std::size_t cols, matrix_view<code_t> out) {
     static_assert(is_layout<Layout>::value, "sqllm: unpack_codes<Layout>: Layout is not a layout (layout/concept.hpp)");
     if (!(words.size() == Layout::word_count(rows, cols)))
-        detail::fail(errc::shape_mismatch, "packed codes have " + detail::to_string(words.size()) + " words, expected " +
-                                               detail::to_string(Layout::word_count(rows, cols)));
+        detail::fail(errc::shape_mismatch, "packed codes have " + detail::to_string(words.size()) +
+                                               " words, expected " + detail::to_string(Layout::word_count(rows, cols)));
     detail::require(out.rows() == rows && out.cols() == cols, errc::shape_mismatch,
                     "output code matrix must be rows × cols");
     code_t group[codes_per_group];
@@ -72,11 +73,12 @@ std::vector<code_t> unpack_codes(span<const std::uint32_t> words, std::size_t ro
 /// no intermediate code matrix. Lossless (padding codes are carried along).
 template <class To, class From>
 std::vector<std::uint32_t> repack(span<const std::uint32_t> words, std::size_t rows, std::size_t cols) {
-    static_assert(is_layout<To>::value && is_layout<From>::value, "sqllm: repack<To, From>: not a layout (layout/concept.hpp)");
+    static_assert(is_layout<To>::value && is_layout<From>::value,
+                  "sqllm: repack<To, From>: not a layout (layout/concept.hpp)");
     static_assert(To::bits == From::bits, "sqllm: repacking cannot change the code width");
     if (!(words.size() == From::word_count(rows, cols)))
-        detail::fail(errc::shape_mismatch, "packed codes have " + detail::to_string(words.size()) + " words, expected " +
-                                               detail::to_string(From::word_count(rows, cols)));
+        detail::fail(errc::shape_mismatch, "packed codes have " + detail::to_string(words.size()) +
+                                               " words, expected " + detail::to_string(From::word_count(rows, cols)));
     std::vector<std::uint32_t> out(To::word_count(rows, cols));
     code_t group[codes_per_group];
     for (std::size_t r = 0; r < rows; ++r)

@@ -70,12 +70,15 @@ struct sparse_types<S, true> {
 template <int Bits, class Lut, class Sparse, class Layout>
 struct check_matrix_types {
     static_assert(Bits >= 1 && Bits <= 8, "sqllm: Bits must be 1..8");
-    static_assert(is_lut_value<Lut>::value,
-                  "sqllm: Lut is not a LUT value type: use float, sqllm::half or sqllm::bfloat16 (types/lut_value.hpp)");
-    static_assert(is_sparse_format<Sparse>::value,
-                  "sqllm: Sparse is not a sparse format: use csr<...>, balanced_csr<...> or no_sparse (sparse/format.hpp)");
-    static_assert(is_layout<Layout>::value,
-                  "sqllm: Layout is not a layout: use striped_layout<Bits> or reference_layout<Bits> (layout/concept.hpp)");
+    static_assert(
+        is_lut_value<Lut>::value,
+        "sqllm: Lut is not a LUT value type: use float, sqllm::half or sqllm::bfloat16 (types/lut_value.hpp)");
+    static_assert(
+        is_sparse_format<Sparse>::value,
+        "sqllm: Sparse is not a sparse format: use csr<...>, balanced_csr<...> or no_sparse (sparse/format.hpp)");
+    static_assert(
+        is_layout<Layout>::value,
+        "sqllm: Layout is not a layout: use striped_layout<Bits> or reference_layout<Bits> (layout/concept.hpp)");
     static_assert(!is_layout<Layout>::value || layout_bits<Layout>::value == Bits,
                   "sqllm: the layout packs codes of another bit width than the matrix's Bits");
     static constexpr bool value = true;
@@ -106,8 +109,8 @@ public:
         detail::require(rows > 0 && cols > 0, errc::invalid_argument, "a quantized matrix needs rows > 0 and cols > 0");
         if (!(lut.size() == rows * levels))
             detail::fail(errc::shape_mismatch, "LUT has " + detail::to_string(lut.size()) +
-                                                   " values, expected rows × 2^Bits = " + detail::to_string(rows) + " × " +
-                                                   detail::to_string(levels));
+                                                   " values, expected rows × 2^Bits = " + detail::to_string(rows) +
+                                                   " × " + detail::to_string(levels));
         if (!(words.size() == Layout::word_count(rows, cols)))
             detail::fail(errc::shape_mismatch, "packed codes have " + detail::to_string(words.size()) + " words, the " +
                                                    std::string(Layout::name) + " layout of " + detail::to_string(rows) +

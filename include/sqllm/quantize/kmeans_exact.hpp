@@ -180,7 +180,8 @@ struct kmeans_exact_solver {
                 fail(errc::non_finite, std::string(fn) + ": w[" + detail::to_string(i) + "] is not finite");
             if (!is_finite_bits(float_bits(s[i])))
                 fail(errc::non_finite, std::string(fn) + ": s[" + detail::to_string(i) + "] is not finite");
-            if (s[i] < 0.0f) fail(errc::negative_value, std::string(fn) + ": s[" + detail::to_string(i) + "] is negative");
+            if (s[i] < 0.0f)
+                fail(errc::negative_value, std::string(fn) + ": s[" + detail::to_string(i) + "] is negative");
         }
         fail(errc::invalid_argument, std::string(fn) + ": invalid input");  // unreachable
     }
@@ -238,7 +239,7 @@ struct kmeans_exact_solver {
     // candidates, compare them as fractions by cross-multiplying and reduce with
     // selects: one division and no data-dependent branch per row.
     SQLLM_FORCE_INLINE static argmin_result scan4(const double* E, const double* P0, const double* P1, double p0j,
-                                                   double p1j, double wmin, std::size_t lo, std::size_t hi) noexcept {
+                                                  double p1j, double wmin, std::size_t lo, std::size_t hi) noexcept {
         const std::size_t i1 = std::min(lo + 1, hi), i2 = std::min(lo + 2, hi), i3 = std::min(lo + 3, hi);
         const double d0 = std::max(p0j - P0[lo], wmin), e0 = p1j - P1[lo];
         const double d1 = std::max(p0j - P0[i1], wmin), e1 = p1j - P1[i1];
@@ -260,8 +261,8 @@ struct kmeans_exact_solver {
     }
 
     /// A target's wide-bracket scan (kernels/driver/argmin.inl).
-    using scan_fn = argmin_result (*)(const double*, const double*, const double*, double, double, double,
-                                      std::size_t, std::size_t) noexcept;
+    using scan_fn = argmin_result (*)(const double*, const double*, const double*, double, double, double, std::size_t,
+                                      std::size_t) noexcept;
 
     /// The scan of target t, which must be compiled and supported.
     static scan_fn scan_for(target_id t) noexcept {
@@ -269,8 +270,8 @@ struct kmeans_exact_solver {
     }
 
     SQLLM_FORCE_INLINE static argmin_result scan(const double* E, const double* P0, const double* P1, double p0j,
-                                                  double p1j, double wmin, std::size_t lo, std::size_t hi,
-                                                  scan_fn wide) noexcept {
+                                                 double p1j, double wmin, std::size_t lo, std::size_t hi,
+                                                 scan_fn wide) noexcept {
         if (hi - lo < 4) return scan4(E, P0, P1, p0j, p1j, wmin, lo, hi);
         return wide(E, P0, P1, p0j, p1j, wmin, lo, hi);
     }
@@ -463,7 +464,8 @@ struct kmeans_exact_solver {
             const std::size_t extra = kk - have;
             const bool up = hi + product(static_cast<double>(extra), step) <= fmax;
             for (std::size_t t = 1; t <= extra; ++t) {
-                const double v = up ? hi + product(static_cast<double>(t), step) : lo - product(static_cast<double>(t), step);
+                const double v =
+                    up ? hi + product(static_cast<double>(t), step) : lo - product(static_cast<double>(t), step);
                 c[have++] = static_cast<float>(std::max(-fmax, std::min(fmax, v)));
             }
             std::sort(c, c + have, detail::less{});
@@ -586,8 +588,7 @@ struct kmeans_exact_solver {
             dp.ensure(kk - 1, m - 1);
             const std::size_t lb = dp.lower(kk, m);
             dp.ensure(kk - 1, lb);
-            const argmin_result r =
-                scan(dp.E + (kk - 1) * dp.stride, P0, P1, P0[m], P1[m], wmin, lb, m - 1, dp.simd);
+            const argmin_result r = scan(dp.E + (kk - 1) * dp.stride, P0, P1, P0[m], P1[m], wmin, lb, m - 1, dp.simd);
             std::size_t j = r.index;
             bnd[kk - 1] = j;
             for (std::size_t l = kk - 1; l >= 2; --l) {
@@ -626,8 +627,7 @@ struct kmeans_exact_solver {
 
 inline double kmeans_exact_1d(const float* w, const float* s, std::size_t n, int k, float* centroids,
                               kmeans_exact_workspace& ws) {
-    return detail::kmeans_exact_solver::solve(w, s, n, k, centroids, ws,
-                                              choose_target<detail::argmin_kernels>());
+    return detail::kmeans_exact_solver::solve(w, s, n, k, centroids, ws, choose_target<detail::argmin_kernels>());
 }
 
 inline double kmeans_exact_1d(const float* w, const float* s, std::size_t n, int k, float* centroids) {

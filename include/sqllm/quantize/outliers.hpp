@@ -61,8 +61,7 @@ std::uint32_t select_key(std::size_t rows, std::size_t cols, std::size_t k, cons
                 for (std::size_t c = 0; c < cols; ++c) {
                     const std::uint32_t x = key(r, c);
                     // 64-bit shift: fixed == 0 would shift a 32-bit value by 32.
-                    if (static_cast<std::uint64_t>(x) >> (32u - fixed) == prefix)
-                        ++h[(x >> shift) & (buckets - 1)];
+                    if (static_cast<std::uint64_t>(x) >> (32u - fixed) == prefix) ++h[(x >> shift) & (buckets - 1)];
                 }
         });
         std::size_t d = 0;
@@ -109,7 +108,8 @@ sparse_report select_sparse(matrix_view<const float> W, matrix_view<const float>
     detail::vector<std::size_t> per_row(rows);
     auto sum_rows = [&] {
         std::size_t n = 0;
-        for (std::size_t x : per_row) n += x;
+        for (std::size_t x : per_row)
+            n += x;
         return n;
     };
 
@@ -135,7 +135,7 @@ sparse_report select_sparse(matrix_view<const float> W, matrix_view<const float>
 
     // 2. Outliers among the rest.
     auto abs_key = [&](std::size_t r, std::size_t c) -> std::uint32_t {
-        if (mask[r * cols + c]) return 0u;  // already kept: ranks with the zeros, at the bottom
+        if (mask[r * cols + c]) return 0u;                 // already kept: ranks with the zeros, at the bottom
         return detail::float_bits(W(r, c)) & 0x7FFFFFFFu;  // |w|: nonnegative floats order like their bits
     };
     if (opt.outlier_iqr_ratio > 0) {
@@ -151,7 +151,8 @@ sparse_report select_sparse(matrix_view<const float> W, matrix_view<const float>
         };
         const double q1 = quantile(0.25), q3 = quantile(0.75);
         const double iqr = q3 - q1, ratio = opt.outlier_iqr_ratio;
-        const double T = std::max(std::fabs(q1 - detail::product(ratio, iqr)), std::fabs(q3 + detail::product(ratio, iqr)));
+        const double T =
+            std::max(std::fabs(q1 - detail::product(ratio, iqr)), std::fabs(q3 + detail::product(ratio, iqr)));
         rep.outlier_threshold = T;
         parallel_blocks(exec, rows, tasks, [&](std::size_t b, std::size_t e) {
             for (std::size_t r = b; r < e; ++r) {

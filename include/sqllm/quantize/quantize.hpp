@@ -127,8 +127,8 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
                     "quantize needs a non-empty weight matrix");
     if (!S.empty() && (S.rows() != rows || S.cols() != cols))
         detail::fail(errc::shape_mismatch, "sensitivity is " + detail::to_string(S.rows()) + " × " +
-                                               detail::to_string(S.cols()) + ", weights are " + detail::to_string(rows) +
-                                               " × " + detail::to_string(cols));
+                                               detail::to_string(S.cols()) + ", weights are " +
+                                               detail::to_string(rows) + " × " + detail::to_string(cols));
     detail::require(sparse_traits::stores_entries || !opt.sparse.enabled(), errc::invalid_argument,
                     "sparse options were given but the matrix type has no sparse part (no_sparse)");
     detail::check_inputs(W, S, exec);

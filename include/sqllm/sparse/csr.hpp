@@ -84,12 +84,14 @@ struct sparse_format_traits<csr<Value, Index, Schedule>> {
     static storage build(const std::vector<sparse_row_entries>& rows, std::size_t /*cols*/) {
         storage out;
         std::size_t nnz = 0;
-        for (const auto& r : rows) nnz += r.size();
+        for (const auto& r : rows)
+            nnz += r.size();
         if (nnz == 0) return out;
         // Sized once and filled by index: no std::vector growth (core/abi_std.hpp).
         const auto max_index = static_cast<std::size_t>(std::numeric_limits<Index>::max());
         if (nnz > max_index)
-            detail::fail(errc::out_of_range, "CSR of " + detail::to_string(nnz) + " entries does not fit the index type");
+            detail::fail(errc::out_of_range,
+                         "CSR of " + detail::to_string(nnz) + " entries does not fit the index type");
         out.row_ptr = std::vector<Index>(rows.size() + 1);
         out.col_idx = std::vector<Index>(nnz);
         out.values = std::vector<Value>(nnz);
@@ -118,7 +120,8 @@ struct sparse_format_traits<csr<Value, Index, Schedule>> {
             detail::fail(errc::out_of_range, "a CSR of " + detail::to_string(s.col_idx.size()) + " values over " +
                                                  detail::to_string(cols) + " columns does not fit the index type");
         out.row_ptr.resize(rows + 1);
-        for (std::size_t r = 0; r <= rows; ++r) out.row_ptr[r] = static_cast<Index>(s.row_ptr[r]);
+        for (std::size_t r = 0; r <= rows; ++r)
+            out.row_ptr[r] = static_cast<Index>(s.row_ptr[r]);
         out.col_idx.resize(s.col_idx.size());
         out.values.resize(s.values.size());
         for (std::size_t i = 0; i < s.col_idx.size(); ++i) {
@@ -133,9 +136,11 @@ struct sparse_format_traits<csr<Value, Index, Schedule>> {
         out = {};
         if (s.row_ptr.empty()) return;
         if (s.col_idx.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
-            detail::fail(errc::out_of_range, "the sparse part has more entries than the reference's int32 indices address");
+            detail::fail(errc::out_of_range,
+                         "the sparse part has more entries than the reference's int32 indices address");
         out.rows.resize(rows + 1);
-        for (std::size_t r = 0; r <= rows; ++r) out.rows[r] = static_cast<std::int32_t>(s.row_ptr[r]);
+        for (std::size_t r = 0; r <= rows; ++r)
+            out.rows[r] = static_cast<std::int32_t>(s.row_ptr[r]);
         out.cols.resize(s.col_idx.size());
         out.vals.resize(s.values.size());
         for (std::size_t i = 0; i < s.col_idx.size(); ++i) {

@@ -74,11 +74,12 @@ void csr_validate(const csr_view<Value, Index>& s, std::size_t rows, std::size_t
         fail(errc::corrupt_data, "CSR row pointer array has " + detail::to_string(s.row_ptr.size()) +
                                      " entries, expected rows + 1 = " + detail::to_string(rows + 1));
     if (!(s.values.size() == nnz))
-        fail(errc::corrupt_data,
-             "CSR has " + detail::to_string(nnz) + " column indices but " + detail::to_string(s.values.size()) + " values");
+        fail(errc::corrupt_data, "CSR has " + detail::to_string(nnz) + " column indices but " +
+                                     detail::to_string(s.values.size()) + " values");
     require(s.row_ptr[0] == 0, errc::corrupt_data, "CSR row pointers must start at 0");
     if (!(static_cast<std::size_t>(s.row_ptr[rows]) == nnz && s.row_ptr[rows] >= 0))
-        fail(errc::corrupt_data, "CSR last row pointer is " + detail::to_string(static_cast<long long>(s.row_ptr[rows])) +
+        fail(errc::corrupt_data, "CSR last row pointer is " +
+                                     detail::to_string(static_cast<long long>(s.row_ptr[rows])) +
                                      ", expected nnz = " + detail::to_string(nnz));
     for (std::size_t r = 0; r < rows; ++r) {
         const Index b = s.row_ptr[r], e = s.row_ptr[r + 1];
@@ -88,8 +89,9 @@ void csr_validate(const csr_view<Value, Index>& s, std::size_t rows, std::size_t
         for (Index i = b; i < e; ++i) {
             const Index c = s.col_idx[static_cast<std::size_t>(i)];
             if (!(c >= 0 && static_cast<std::size_t>(c) < cols))
-                fail(errc::out_of_range, "CSR column index " + detail::to_string(static_cast<long long>(c)) + " in row " +
-                                             detail::to_string(r) + " is outside [0, " + detail::to_string(cols) + ")");
+                fail(errc::out_of_range, "CSR column index " + detail::to_string(static_cast<long long>(c)) +
+                                             " in row " + detail::to_string(r) + " is outside [0, " +
+                                             detail::to_string(cols) + ")");
             if (!(i == b || s.col_idx[static_cast<std::size_t>(i) - 1] < c))
                 fail(errc::corrupt_data, "CSR columns of row " + detail::to_string(r) + " are not strictly increasing");
             if (!(std::isfinite(lut_value_traits<Value>::to_float(s.values[static_cast<std::size_t>(i)]))))
@@ -122,7 +124,8 @@ void csr_gemv_rows(const csr_view<Value, Index>& s, const float* x, float* y, st
 template <class Value, class Index>
 void csr_gemm_rows(const csr_view<Value, Index>& s, matrix_view<const float> X, matrix_view<float> Y,
                    std::size_t row_begin, std::size_t row_end) noexcept {
-    for (std::size_t b = 0; b < X.rows(); ++b) csr_gemv_rows(s, X.row(b), Y.row(b), row_begin, row_end);
+    for (std::size_t b = 0; b < X.rows(); ++b)
+        csr_gemv_rows(s, X.row(b), Y.row(b), row_begin, row_end);
 }
 
 /// W(r, c) += v for every stored entry (dequantization).
@@ -131,7 +134,8 @@ void csr_add_to_dense(const csr_view<Value, Index>& s, matrix_view<T> W) noexcep
     for (std::size_t r = 0; r + 1 < s.row_ptr.size(); ++r)
         for (Index i = s.row_ptr[r]; i < s.row_ptr[r + 1]; ++i) {
             const auto k = static_cast<std::size_t>(i);
-            W(r, static_cast<std::size_t>(s.col_idx[k])) += static_cast<T>(lut_value_traits<Value>::to_float(s.values[k]));
+            W(r, static_cast<std::size_t>(s.col_idx[k])) +=
+                static_cast<T>(lut_value_traits<Value>::to_float(s.values[k]));
         }
 }
 

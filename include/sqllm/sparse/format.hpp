@@ -67,10 +67,10 @@ namespace detail {
 template <class F, class = void>
 struct has_sparse_traits : std::false_type {};
 template <class F>
-struct has_sparse_traits<F, std::void_t<typename sparse_format_traits<F>::storage, typename sparse_format_traits<F>::view,
-                                        typename sparse_format_traits<F>::value_type,
-                                        decltype(sparse_format_traits<F>::row_fused), decltype(sparse_format_traits<F>::name),
-                                        decltype(sparse_format_traits<F>::stores_entries)>>
+struct has_sparse_traits<
+    F, std::void_t<typename sparse_format_traits<F>::storage, typename sparse_format_traits<F>::view,
+                   typename sparse_format_traits<F>::value_type, decltype(sparse_format_traits<F>::row_fused),
+                   decltype(sparse_format_traits<F>::name), decltype(sparse_format_traits<F>::stores_entries)>>
     : std::true_type {};
 }  // namespace detail
 

@@ -35,7 +35,8 @@ struct sparse_format_traits<no_sparse> {
     template <class T>
     static void add_to_dense(const view&, matrix_view<T>) noexcept {}
     static void gemv_rows(const view&, const float*, float*, std::size_t, std::size_t) noexcept {}
-    static void gemm_rows(const view&, matrix_view<const float>, matrix_view<float>, std::size_t, std::size_t) noexcept {}
+    static void gemm_rows(const view&, matrix_view<const float>, matrix_view<float>, std::size_t,
+                          std::size_t) noexcept {}
     template <class Executor>
     static void gemv_split(const view&, const float*, float*, const Executor&) noexcept {}
     template <class Executor>
@@ -45,7 +46,8 @@ struct sparse_format_traits<no_sparse> {
     static storage build(const std::vector<sparse_row_entries>& rows, std::size_t) {
         for (const auto& r : rows)
             if (!r.empty())
-                detail::fail(errc::invalid_argument, "weights were kept exactly but the matrix type has no sparse part");
+                detail::fail(errc::invalid_argument,
+                             "weights were kept exactly but the matrix type has no sparse part");
         return {};
     }
     /// Throws sqllm::error(invalid_argument) if the checkpoint has sparse values (they would be dropped).

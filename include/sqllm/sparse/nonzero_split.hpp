@@ -56,8 +56,8 @@ balanced_range balanced_task_range(const csr_view<Value, Index>& s, std::size_t 
     // The last row pointer <= k belongs to the row holding nonzero k (empty
     // rows before it end at k, so their pointers are not the last).
     const auto row_of = [&](std::size_t k) {
-        return static_cast<std::size_t>(
-                   std::upper_bound(s.row_ptr.begin(), s.row_ptr.end(), static_cast<Index>(k)) - s.row_ptr.begin()) -
+        return static_cast<std::size_t>(std::upper_bound(s.row_ptr.begin(), s.row_ptr.end(), static_cast<Index>(k)) -
+                                        s.row_ptr.begin()) -
                1;
     };
     g.head_row = row_of(g.begin);
@@ -73,8 +73,7 @@ balanced_range balanced_task_range(const csr_view<Value, Index>& s, std::size_t 
 
 /// acc + Σ v·x[c] over nonzeros [i, e), in stored order.
 template <class Value, class Index>
-float balanced_dot(const csr_view<Value, Index>& s, std::size_t i, std::size_t e, const float* x,
-                   float acc) noexcept {
+float balanced_dot(const csr_view<Value, Index>& s, std::size_t i, std::size_t e, const float* x, float acc) noexcept {
     for (; i < e; ++i)
         acc += lut_value_traits<Value>::to_float(s.values[i]) * x[static_cast<std::size_t>(s.col_idx[i])];
     return acc;
@@ -105,8 +104,7 @@ void balanced_batch(const csr_view<Value, Index>& s, std::size_t i, std::size_t 
 /// from y[r] or (cut rows) from 0. The view must be valid for y's rows and
 /// x's columns (validate); an empty CSR is a no-op. Tasks do not throw.
 template <class Value, class Index, class Executor>
-void csr_gemv_split(const csr_view<Value, Index>& s, const float* x, float* y,
-                           const Executor& exec) {
+void csr_gemv_split(const csr_view<Value, Index>& s, const float* x, float* y, const Executor& exec) {
     const std::size_t nnz = s.col_idx.size();
     if (nnz == 0) return;
     const std::size_t rows = s.row_ptr.size() - 1;
@@ -125,8 +123,7 @@ void csr_gemv_split(const csr_view<Value, Index>& s, const float* x, float* y,
             if (b != e) y[r] = balanced_dot(s, b, e, x, y[r]);
         }
         if (g.has_tail)
-            carry[2 * t + 1] =
-                balanced_dot(s, static_cast<std::size_t>(s.row_ptr[g.tail_row]), g.end, x, 0.0f);
+            carry[2 * t + 1] = balanced_dot(s, static_cast<std::size_t>(s.row_ptr[g.tail_row]), g.end, x, 0.0f);
     });
     if (tasks == 1) return;
     for (std::size_t t = 0; t < tasks; ++t) {
@@ -142,8 +139,8 @@ void csr_gemv_split(const csr_view<Value, Index>& s, const float* x, float* y,
 /// function's result on X's row b bit for bit. Allocates 2·tasks·batch float
 /// carries per call when more than one task runs. Tasks do not throw.
 template <class Value, class Index, class Executor>
-void csr_gemm_split(const csr_view<Value, Index>& s, matrix_view<const float> X,
-                           matrix_view<float> Y, const Executor& exec) {
+void csr_gemm_split(const csr_view<Value, Index>& s, matrix_view<const float> X, matrix_view<float> Y,
+                    const Executor& exec) {
     const std::size_t nnz = s.col_idx.size(), n = X.rows();
     if (nnz == 0 || n == 0) return;
     const std::size_t rows = s.row_ptr.size() - 1;
@@ -158,11 +155,11 @@ void csr_gemm_split(const csr_view<Value, Index>& s, matrix_view<const float> X,
             balanced_batch(s, g.begin, g.head_end, X, Y.data() + g.head_row, ldy);
         const std::size_t stop = g.has_tail ? g.tail_row : rows;
         for (std::size_t r = g.head_row + 1; r < stop && static_cast<std::size_t>(s.row_ptr[r]) < g.end; ++r)
-            balanced_batch(s, static_cast<std::size_t>(s.row_ptr[r]),
-                                   static_cast<std::size_t>(s.row_ptr[r + 1]), X, Y.data() + r, ldy);
+            balanced_batch(s, static_cast<std::size_t>(s.row_ptr[r]), static_cast<std::size_t>(s.row_ptr[r + 1]), X,
+                           Y.data() + r, ldy);
         if (g.has_tail)
-            balanced_batch(s, static_cast<std::size_t>(s.row_ptr[g.tail_row]), g.end, X,
-                                   carry.data() + (2 * t + 1) * n, 1);
+            balanced_batch(s, static_cast<std::size_t>(s.row_ptr[g.tail_row]), g.end, X, carry.data() + (2 * t + 1) * n,
+                           1);
     });
     if (tasks == 1) return;
     for (std::size_t t = 0; t < tasks; ++t) {

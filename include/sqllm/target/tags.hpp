@@ -38,10 +38,7 @@ constexpr target_id all_targets[] = {target_id::scalar, target_id::avx2, target_
 
 /// "scalar", "avx2", "avx512" or "neon".
 constexpr const char* to_string(target_id t) noexcept {
-    return t == target_id::avx2     ? "avx2"
-           : t == target_id::avx512 ? "avx512"
-           : t == target_id::neon   ? "neon"
-                                    : "scalar";
+    return t == target_id::avx2 ? "avx2" : t == target_id::avx512 ? "avx512" : t == target_id::neon ? "neon" : "scalar";
 }
 
 namespace target {

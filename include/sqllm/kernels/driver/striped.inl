@@ -38,18 +38,16 @@ SQLLM_FORCE_INLINE void striped_slots(const vu (&v)[R][Bits], const table<Bits>*
 /// The same for a part of n < lanes lanes (a 16-lane target's 8-lane block):
 /// x loads stop at n (the other lanes' words are loaded as 0 and x as 0).
 template <int Bits, int R, int A, int... T>
-SQLLM_FORCE_INLINE void striped_slots_n(const vu (&v)[R][Bits], const table<Bits>* tb, const float* x,
-                                        std::size_t L, std::size_t n, vf (&acc)[R][A],
-                                        std::integer_sequence<int, T...>) noexcept {
+SQLLM_FORCE_INLINE void striped_slots_n(const vu (&v)[R][Bits], const table<Bits>* tb, const float* x, std::size_t L,
+                                        std::size_t n, vf (&acc)[R][A], std::integer_sequence<int, T...>) noexcept {
     (striped_slot<Bits, T>(v, tb, vload_n(x + T * L, n), acc, std::make_index_sequence<R>{}), ...);
 }
 
 /// Σ_c LUT[code(c)]·x[c] for R rows: row r's words at row0 + r·row_words,
 /// its LUT at lut0 + r·lut_stride (strides of 0 repeat a row).
 template <int Bits, int R, class Lut>
-SQLLM_FORCE_INLINE void striped_dot(const std::uint32_t* row0, std::size_t row_words, std::size_t cols,
-                                    const Lut* lut0, std::size_t lut_stride, const detail::x_source& xs,
-                                    float* out) noexcept {
+SQLLM_FORCE_INLINE void striped_dot(const std::uint32_t* row0, std::size_t row_words, std::size_t cols, const Lut* lut0,
+                                    std::size_t lut_stride, const detail::x_source& xs, float* out) noexcept {
     using G = striped_geometry;
     constexpr int A = striped_accumulators;
     alignas(64) float tables[R][table_floats<Bits>::value];
@@ -61,13 +59,15 @@ SQLLM_FORCE_INLINE void striped_dot(const std::uint32_t* row0, std::size_t row_w
     const auto tb = make_tables<Bits>(tables, std::make_index_sequence<R>{});
     vf acc[R][A];
     for (int r = 0; r < R; ++r)
-        for (int a = 0; a < A; ++a) acc[r][a] = vzero();
+        for (int a = 0; a < A; ++a)
+            acc[r][a] = vzero();
     const std::size_t wide = G::wide_blocks(cols);
     constexpr std::size_t block_words = G::wide_lanes * Bits;
     const auto slots = std::make_integer_sequence<int, 32>{};
     for (std::size_t k = 0; k < wide; ++k) {
         const std::uint32_t* w[R];
-        for (int r = 0; r < R; ++r) w[r] = rows[r] + k * block_words;
+        for (int r = 0; r < R; ++r)
+            w[r] = rows[r] + k * block_words;
         // Measured on a Sapphire Rapids VM (2 threads, weights from DRAM):
         // 3-bit rows run best prefetching every row 8 KiB ahead, the others
         // prefetching one row of the pair after next (the hardware streamer
@@ -82,7 +82,8 @@ SQLLM_FORCE_INLINE void striped_dot(const std::uint32_t* row0, std::size_t row_w
         for (std::size_t p = 0; p < G::wide_lanes; p += lanes) {
             vu v[R][Bits];
             for (int r = 0; r < R; ++r)
-                for (int m = 0; m < Bits; ++m) v[r][m] = wload(w[r] + p + m * G::wide_lanes);
+                for (int m = 0; m < Bits; ++m)
+                    v[r][m] = wload(w[r] + p + m * G::wide_lanes);
             striped_slots<Bits>(v, tb.data(), x + p, G::wide_lanes, acc, slots);
         }
     }
@@ -92,13 +93,15 @@ SQLLM_FORCE_INLINE void striped_dot(const std::uint32_t* row0, std::size_t row_w
             const std::size_t n = std::min<std::size_t>(lanes, G::narrow_lanes - p);
             vu v[R][Bits];
             for (int r = 0; r < R; ++r)
-                for (int m = 0; m < Bits; ++m) v[r][m] = wload_n(rows[r] + wide * block_words + p + m * G::narrow_lanes, n);
+                for (int m = 0; m < Bits; ++m)
+                    v[r][m] = wload_n(rows[r] + wide * block_words + p + m * G::narrow_lanes, n);
             striped_slots_n<Bits>(v, tb.data(), x + p, G::narrow_lanes, n, acc, slots);
         }
     }
     for (int r = 0; r < R; ++r) {
         vf s = acc[r][0];
-        for (int a = 1; a < A; ++a) s = vadd(s, acc[r][a]);
+        for (int a = 1; a < A; ++a)
+            s = vadd(s, acc[r][a]);
         out[r] = vsum(s);
     }
 }
@@ -113,7 +116,8 @@ void striped_gemv_rows(const std::uint32_t* words, const Lut* lut, std::size_t c
     const std::size_t wpr = striped_layout<Bits>::words_per_row(cols);
     constexpr int R = striped_rows_per_pass;
     std::size_t r = b;
-    for (; r + R <= e; r += R) striped_dot<Bits, R>(words + r * wpr, wpr, cols, lut + r * K, K, xs, y + r);
+    for (; r + R <= e; r += R)
+        striped_dot<Bits, R>(words + r * wpr, wpr, cols, lut + r * K, K, xs, y + r);
     for (; r < e; ++r) {  // a row left over: the same pass over it alone (one instantiation, not two)
         float out[R];
         striped_dot<Bits, R>(words + r * wpr, 0, cols, lut + r * K, 0, xs, out);
@@ -123,11 +127,11 @@ void striped_gemv_rows(const std::uint32_t* words, const Lut* lut, std::size_t c
 
 /// One part of a block to fp32 at out (out[L·t + j] = LUT[code of lane p0 + j, slot t]).
 template <int Bits, int... T>
-SQLLM_FORCE_INLINE void striped_decode_part(const std::uint32_t* w, std::size_t L, std::size_t n,
-                                            const table<Bits>& tb, float* out,
-                                            std::integer_sequence<int, T...>) noexcept {
+SQLLM_FORCE_INLINE void striped_decode_part(const std::uint32_t* w, std::size_t L, std::size_t n, const table<Bits>& tb,
+                                            float* out, std::integer_sequence<int, T...>) noexcept {
     vu v[Bits];
-    for (int m = 0; m < Bits; ++m) v[m] = n == static_cast<std::size_t>(lanes) ? wload(w + m * L) : wload_n(w + m * L, n);
+    for (int m = 0; m < Bits; ++m)
+        v[m] = n == static_cast<std::size_t>(lanes) ? wload(w + m * L) : wload_n(w + m * L, n);
     if (n == static_cast<std::size_t>(lanes))
         (vstore(out + T * L, tb(extract<Bits, T>(v))), ...);
     else
@@ -139,8 +143,8 @@ SQLLM_FORCE_INLINE void striped_decode_part(const std::uint32_t* w, std::size_t 
 // Not inlined: inlined into the gemm tile loop, batch-8 8-bit ran 16-20 %
 // slower with GCC 12 (bench/interleaved.sh); one call per row costs nothing.
 template <int Bits, class Lut>
-SQLLM_NOINLINE void striped_decode(const std::uint32_t* row, std::size_t cols, const Lut* lut,
-                                   std::size_t block_begin, std::size_t block_end, float* out) noexcept {
+SQLLM_NOINLINE void striped_decode(const std::uint32_t* row, std::size_t cols, const Lut* lut, std::size_t block_begin,
+                                   std::size_t block_end, float* out) noexcept {
     using G = striped_geometry;
     alignas(64) float lut32[table_floats<Bits>::value];
     row_table<Bits>(lut, lut32);
@@ -180,12 +184,14 @@ void striped_gemm_rows(const std::uint32_t* words, const Lut* lut, std::size_t c
                 // The next tile's codes for this chunk: rows are far apart
                 // in memory here, so the hardware prefetcher misses them.
                 if (r0 + R + i < e)
-                    prefetch_lines(reinterpret_cast<std::uintptr_t>(words + (r0 + R + i) * wpr + kb * G::wide_lanes * Bits),
-                                   static_cast<int>((ke - kb) * Bits));
+                    prefetch_lines(
+                        reinterpret_cast<std::uintptr_t>(words + (r0 + R + i) * wpr + kb * G::wide_lanes * Bits),
+                        static_cast<int>((ke - kb) * Bits));
                 striped_decode<Bits>(words + (r0 + i) * wpr, cols, lut + (r0 + i) * K, kb, ke, buf[i]);
             }
             const float* wp[R];
-            for (std::size_t i = 0; i < R; ++i) wp[i] = buf[std::min(i, nr - 1)];  // short tile: repeat a row
+            for (std::size_t i = 0; i < R; ++i)
+                wp[i] = buf[std::min(i, nr - 1)];  // short tile: repeat a row
             tile_rows<R>(wp, nr, X, Y, r0, c0, n, kb == 0);
         }
     }

@@ -95,9 +95,7 @@ template <int Bits, class = void>
 struct table {  // Bits 5-8: gather from the entries in memory
     const float* p;
     explicit table(const float* lut) noexcept : p(lut) {}
-    SQLLM_FORCE_INLINE vf operator()(vu idx) const noexcept {
-        return gather(p, wand(idx, wset1((1u << Bits) - 1u)));
-    }
+    SQLLM_FORCE_INLINE vf operator()(vu idx) const noexcept { return gather(p, wand(idx, wset1((1u << Bits) - 1u))); }
 };
 template <int Bits>
 struct table<Bits, typename std::enable_if<(Bits <= 3)>::type> {  // vpermps reads index bits 0-2
@@ -126,7 +124,8 @@ SQLLM_FORCE_INLINE void widen_half_tail(const half* in, float* out, std::size_t 
         std::memcpy(&bits, in, sizeof bits);
         _mm_storel_pi(reinterpret_cast<__m64*>(out), _mm_cvtph_ps(_mm_cvtsi32_si128(bits)));
     } else {
-        for (std::size_t i = 0; i < n; ++i) out[i] = in[i].to_float();
+        for (std::size_t i = 0; i < n; ++i)
+            out[i] = in[i].to_float();
     }
 }
 

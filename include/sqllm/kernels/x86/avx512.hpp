@@ -54,7 +54,8 @@ SQLLM_FORCE_INLINE float vsum(vf v) noexcept {
     // Through memory: no unmasked extract (see the file comment).
     alignas(64) float l[16];
     _mm512_store_ps(l, v);
-    __m128 h = _mm_add_ps(_mm_add_ps(_mm_load_ps(l), _mm_load_ps(l + 4)), _mm_add_ps(_mm_load_ps(l + 8), _mm_load_ps(l + 12)));
+    __m128 h =
+        _mm_add_ps(_mm_add_ps(_mm_load_ps(l), _mm_load_ps(l + 4)), _mm_add_ps(_mm_load_ps(l + 8), _mm_load_ps(l + 12)));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
     return _mm_cvtss_f32(h);
@@ -96,7 +97,8 @@ SQLLM_FORCE_INLINE vu extract(const vu* w) noexcept {
     constexpr bool straddles = s + Bits > 32;
     vu v = w[m];
     if constexpr (s != 0 && !straddles && Bits <= 5 && T % 3 != 0) {
-        const __m512i ctrl = _mm512_set1_epi64(static_cast<long long>((std::uint64_t{32} + s) << 32 | std::uint64_t{s}));
+        const __m512i ctrl =
+            _mm512_set1_epi64(static_cast<long long>((std::uint64_t{32} + s) << 32 | std::uint64_t{s}));
         v = _mm512_mask_multishift_epi64_epi8(v, ~__mmask64{0}, ctrl, v);
     } else if constexpr (s != 0) {
         v = wshr<s>(v);
@@ -133,7 +135,8 @@ struct table {  // Bits 5-8: 2^(Bits-5) vpermi2ps, blended on bits 5..Bits-1
     static constexpr int regs = 1 << (Bits - 4);
     vf t[regs];
     explicit table(const float* lut) noexcept {
-        for (int i = 0; i < regs; ++i) t[i] = vload(lut + 16 * i);
+        for (int i = 0; i < regs; ++i)
+            t[i] = vload(lut + 16 * i);
     }
     SQLLM_FORCE_INLINE vf operator()(vu idx) const noexcept { return permute_tree<regs / 2, Bits - 1>(t, idx); }
 };
@@ -165,8 +168,8 @@ SQLLM_FORCE_INLINE vd dmin(vd a, vd b) noexcept { return _mm512_mask_min_pd(a, 0
 SQLLM_FORCE_INLINE double dhmin(vd v) noexcept {
     alignas(64) double l[8];
     _mm512_store_pd(l, v);
-    const __m128d h = _mm_min_pd(_mm_min_pd(_mm_load_pd(l), _mm_load_pd(l + 2)),
-                                 _mm_min_pd(_mm_load_pd(l + 4), _mm_load_pd(l + 6)));
+    const __m128d h =
+        _mm_min_pd(_mm_min_pd(_mm_load_pd(l), _mm_load_pd(l + 2)), _mm_min_pd(_mm_load_pd(l + 4), _mm_load_pd(l + 6)));
     return _mm_cvtsd_f64(_mm_min_sd(h, _mm_unpackhi_pd(h, h)));
 }
 /// v, opaque to the optimiser (see impl_avx2::dopaque).

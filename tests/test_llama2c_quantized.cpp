@@ -3,6 +3,7 @@
 // (codes repacked into the CPU layout), and run through sqllm's kernels.
 #include <sqllm/io/quantized_checkpoint.hpp>
 #include <sqllm/io/safetensors.hpp>
+#include <sqllm/io/safetensors_writer.hpp>
 #include <sqllm/matrix/dequantize.hpp>
 #include <sqllm/quantize/quantize.hpp>
 

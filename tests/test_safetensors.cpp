@@ -2,6 +2,7 @@
 // clear sqllm::error for every kind of malformed file (hand-made bytes).
 #include <sqllm/io/quantized_checkpoint.hpp>
 #include <sqllm/io/safetensors.hpp>
+#include <sqllm/io/safetensors_writer.hpp>
 
 #include <chrono>
 #include <cstdio>

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <sqllm/io/safetensors.hpp>
+#include <sqllm/io/safetensors_writer.hpp>
 
 #include "model.hpp"
 #include "perplexity.hpp"

@@ -7,6 +7,7 @@
 // heavy-tailed). One tensor is generated at a time, so writing a large file
 // takes memory for one tensor only.
 #include <sqllm/io/safetensors.hpp>
+#include <sqllm/io/safetensors_writer.hpp>
 
 #include <cstdio>
 #include <cstdlib>

@@ -25,6 +25,7 @@
 #include "../format/reference_checkpoint.hpp"
 #include "../layout/striped.hpp"
 #include "safetensors.hpp"
+#include "safetensors_writer.hpp"
 
 SQLLM_NAMESPACE_BEGIN
 namespace io {

@@ -25,7 +25,10 @@ using code_t = std::uint8_t;
 /// 32, which occupy exactly Bits 32-bit words for every Bits.
 constexpr std::size_t codes_per_group = 32;
 
-/// Groups needed for `cols` codes (the last one zero-padded).
-constexpr std::size_t group_count(std::size_t cols) { return (cols + codes_per_group - 1) / codes_per_group; }
+/// Groups needed for `cols` codes (the last one zero-padded). Written so it
+/// cannot wrap: (cols + 31) / 32 is 0 for cols near SIZE_MAX.
+constexpr std::size_t group_count(std::size_t cols) {
+    return cols / codes_per_group + (cols % codes_per_group != 0 ? 1 : 0);
+}
 
 SQLLM_NAMESPACE_END

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/checked.hpp"
 #include "../layout/pack.hpp"
 #include "../layout/reference.hpp"
 #include "../matrix/quantized_matrix.hpp"
@@ -86,10 +87,14 @@ quantized_matrix<Bits, Lut, Sparse, Layout> import_reference(std::size_t rows, s
     static_assert(detail::check_matrix_types<Bits, Lut, Sparse, Layout>::value, "");
     constexpr std::size_t levels = bit_width<Bits>::levels;
     detail::require(rows > 0 && cols > 0, errc::invalid_argument, "import_reference needs rows > 0 and cols > 0");
-    if (in.lookup_table.size() != rows * levels) {
+    // Every size below is a checked product (core/checked.hpp): wrapped, a
+    // huge `rows` would pass with short arrays and the repack would write
+    // out of bounds.
+    const std::size_t expect_lut = checked_mul(rows, levels, "lookup_table size (rows × 2^Bits)");
+    if (in.lookup_table.size() != expect_lut) {
         std::string msg = "lookup_table has " + detail::to_string(in.lookup_table.size()) +
                           " values, expected rows × 2^" + detail::to_string(Bits) + " = " +
-                          detail::to_string(rows * levels);
+                          detail::to_string(expect_lut);
         if (in.lookup_table.size() % rows == 0)
             msg += " (it has " + detail::to_string(in.lookup_table.size() / rows) + " entries per row)";
         detail::fail(errc::shape_mismatch, msg);
@@ -105,7 +110,7 @@ quantized_matrix<Bits, Lut, Sparse, Layout> import_reference(std::size_t rows, s
     const reference_csr ref_sparse{in.sparse_rows, in.sparse_cols, in.sparse_vals};
     detail::csr_validate(ref_sparse, rows, cols);
 
-    std::vector<Lut> lut(rows * levels);
+    std::vector<Lut> lut(expect_lut);
     for (std::size_t i = 0; i < lut.size(); ++i) {
         const float v = lut_value_traits<LutIn>::to_float(in.lookup_table[i]);
         if (!std::isfinite(v))

@@ -89,9 +89,12 @@ struct quantized_layer_info {
     bool has_sparse = false;  ///< the .rows/.cols/.vals arrays are present
 
     /// Bytes of the layer's arrays as stored.
-    std::size_t stored_bytes() const noexcept {
-        std::size_t b = (cols + 31) / 32 * bits * rows * 4 + rows * (std::size_t(1) << bits) * size_of(lut_type);
-        if (has_sparse) b += (rows + 1) * 4 + nnz * 8;
+    /// (The arrays exist in a file, so the sum fits; it is checked anyway.)
+    std::size_t stored_bytes() const {
+        const char* what = "quantized layer size";
+        std::size_t b = checked_add(checked_mul(group_count(cols), static_cast<std::size_t>(bits), rows * 4, what),
+                                    checked_mul(rows, std::size_t(1) << bits, size_of(lut_type), what), what);
+        if (has_sparse) b = checked_add(b, checked_add(checked_mul(rows + 1, 4, what), checked_mul(nnz, 8, what), what), what);
         return b;
     }
 };
@@ -159,7 +162,7 @@ inline std::vector<quantized_layer_info> find_quantized_layers(const safetensors
             std::size_t r = 0, c = 0;
             if (!detail::parse_shape(shape->second, r, c))
                 bad("metadata shape \"" + shape->second + "\" is not [rows, cols]");
-            if (r != L.rows || c == 0 || (c + 31) / 32 != groups)
+            if (r != L.rows || c == 0 || group_count(c) != groups)
                 bad("metadata shape " + shape->second + " disagrees with qweight " + q.describe() +
                     " and lookup_table " + lut->describe());
             L.cols = c;

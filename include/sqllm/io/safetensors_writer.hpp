@@ -60,8 +60,11 @@ public:
         t.name = name;
         t.type = type;
         t.shape = shape;
-        std::size_t expect = 0;
-        if (detail::mul_overflows(t.numel(), size_of(type), expect) || expect != bytes)
+        std::size_t expect = size_of(type);  // numel() would wrap for a hostile shape: multiply checked
+        bool fits = true;
+        for (std::size_t d : shape)
+            fits = fits && mul_fits(expect, d, expect);
+        if (!fits || expect != bytes)
             sqllm::detail::fail(errc::shape_mismatch, "tensor \"" + name + "\" is " + t.describe() + " but " +
                                                           std::to_string(bytes) + " bytes were given");
         t.begin = offset_;

@@ -13,6 +13,7 @@
 
 #include "../config.hpp"
 #include "../core/bits.hpp"
+#include "../core/checked.hpp"
 
 SQLLM_NAMESPACE_BEGIN
 
@@ -21,10 +22,12 @@ struct bit_stream_layout {
     static constexpr int bits = Bits;
     using word_type = std::uint32_t;
 
-    /// Words of one row's stream.
+    /// Words of one row's stream (cannot overflow: group_count(cols) < 2^59).
     static constexpr std::size_t words_per_row(std::size_t cols) { return group_count(cols) * Bits; }
-    /// Words of the whole matrix.
-    static constexpr std::size_t word_count(std::size_t rows, std::size_t cols) { return rows * words_per_row(cols); }
+    /// Words of the whole matrix; throws sqllm::error(out_of_range) if that overflows.
+    static std::size_t word_count(std::size_t rows, std::size_t cols) {
+        return checked_mul(rows, words_per_row(cols), "packed code words (rows × words per row)");
+    }
 
     /// Code (r, c); no bounds checks.
     static std::uint32_t get(const word_type* words, std::size_t rows, std::size_t cols, std::size_t r, std::size_t c) {

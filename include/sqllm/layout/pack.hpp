@@ -8,6 +8,7 @@
 
 #include "../config.hpp"
 #include "../core/bits.hpp"
+#include "../core/checked.hpp"
 #include "../core/span.hpp"
 #include "../error.hpp"
 #include "concept.hpp"
@@ -64,7 +65,7 @@ void unpack_codes(span<const std::uint32_t> words, std::size_t rows, std::size_t
 /// Unpacks codes from Layout into a new rows × cols row-major vector.
 template <class Layout>
 std::vector<code_t> unpack_codes(span<const std::uint32_t> words, std::size_t rows, std::size_t cols) {
-    std::vector<code_t> out(rows * cols);
+    std::vector<code_t> out(checked_mul(rows, cols, "unpack_codes: rows × cols"));
     unpack_codes<Layout>(words, rows, cols, matrix_view<code_t>(out.data(), rows, cols));
     return out;
 }

@@ -26,6 +26,7 @@
 
 #include "../config.hpp"
 #include "../core/bits.hpp"
+#include "../core/checked.hpp"
 
 SQLLM_NAMESPACE_BEGIN
 
@@ -34,9 +35,11 @@ struct striped_geometry {
     static constexpr std::size_t wide_lanes = 16, narrow_lanes = 8;
     static constexpr std::size_t wide_cols = wide_lanes * 32, narrow_cols = narrow_lanes * 32;
 
-    /// Columns a row holds, padding included: cols rounded up to 256.
+    /// Columns a row holds, padding included: cols rounded up to 256;
+    /// throws sqllm::error(out_of_range) if that overflows.
     static constexpr std::size_t padded_cols(std::size_t cols) {
-        return (cols + narrow_cols - 1) / narrow_cols * narrow_cols;
+        return cols % narrow_cols == 0 ? cols
+                                       : checked_add(cols - cols % narrow_cols, narrow_cols, "striped row padding");
     }
     /// Full 16-lane blocks of a row.
     static constexpr std::size_t wide_blocks(std::size_t cols) { return padded_cols(cols) / wide_cols; }
@@ -53,8 +56,10 @@ struct striped_layout : striped_geometry {
 
     /// Words of one row.
     static constexpr std::size_t words_per_row(std::size_t cols) { return padded_cols(cols) / 32 * Bits; }
-    /// Words of the whole matrix.
-    static constexpr std::size_t word_count(std::size_t rows, std::size_t cols) { return rows * words_per_row(cols); }
+    /// Words of the whole matrix; throws sqllm::error(out_of_range) if that overflows.
+    static std::size_t word_count(std::size_t rows, std::size_t cols) {
+        return checked_mul(rows, words_per_row(cols), "packed code words (rows × words per row)");
+    }
 
     /// Where code (r, c) lives: its first word, the bit in it, and the
     /// stride to the word holding its high bits if it straddles.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/checked.hpp"
 #include "quantized_matrix.hpp"
 
 SQLLM_NAMESPACE_BEGIN
@@ -33,7 +34,7 @@ void dequantize(const quantized_view<Bits, Lut, Sparse, Layout>& m, matrix_view<
 /// Dequantizes into a new rows × cols row-major vector.
 template <class T = float, int Bits, class Lut, class Sparse, class Layout>
 std::vector<T> dequantize(const quantized_view<Bits, Lut, Sparse, Layout>& m) {
-    std::vector<T> out(m.rows() * m.cols());
+    std::vector<T> out(checked_mul(m.rows(), m.cols(), "dequantize: rows × cols"));
     dequantize(m, matrix_view<T>(out.data(), m.rows(), m.cols()));
     return out;
 }

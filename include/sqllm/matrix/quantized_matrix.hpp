@@ -22,6 +22,7 @@
 
 #include "../config.hpp"
 #include "../core/bits.hpp"
+#include "../core/checked.hpp"
 #include "../core/span.hpp"
 #include "../error.hpp"
 #include "../layout/concept.hpp"
@@ -107,15 +108,17 @@ public:
                    sparse_view sparse = {})
         : rows_(rows), cols_(cols), lut_(lut.data()), words_(words.data()), sparse_(sparse) {
         detail::require(rows > 0 && cols > 0, errc::invalid_argument, "a quantized matrix needs rows > 0 and cols > 0");
-        if (!(lut.size() == rows * levels))
+        // Checked products: a wrapped rows × 2^Bits would let a short LUT pass.
+        if (!(lut.size() == checked_mul(rows, levels, "LUT size (rows × 2^Bits)")))
             detail::fail(errc::shape_mismatch, "LUT has " + detail::to_string(lut.size()) +
                                                    " values, expected rows × 2^Bits = " + detail::to_string(rows) +
                                                    " × " + detail::to_string(levels));
-        if (!(words.size() == Layout::word_count(rows, cols)))
+        const std::size_t expect_words = Layout::word_count(rows, cols);
+        if (!(words.size() == expect_words))
             detail::fail(errc::shape_mismatch, "packed codes have " + detail::to_string(words.size()) + " words, the " +
                                                    std::string(Layout::name) + " layout of " + detail::to_string(rows) +
                                                    " × " + detail::to_string(cols) + " needs " +
-                                                   detail::to_string(Layout::word_count(rows, cols)));
+                                                   detail::to_string(expect_words));
         for (std::size_t i = 0; i < lut.size(); ++i)
             if (!(std::isfinite(lut_value_traits<Lut>::to_float(lut[i]))))
                 detail::fail(errc::non_finite, "LUT value of row " + detail::to_string(i / levels) + " is NaN or Inf");

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/checked.hpp"
 #include "../core/executor.hpp"
 #include "../core/float_bits.hpp"
 #include "../core/rounded_product.hpp"
@@ -89,7 +90,8 @@ std::uint32_t select_key(std::size_t rows, std::size_t cols, std::size_t k, cons
 template <class Executor = sequential_executor>
 sparse_report select_sparse(matrix_view<const float> W, matrix_view<const float> S, const sparse_options& opt,
                             std::vector<unsigned char>& mask, const Executor& exec = {}) {
-    const std::size_t rows = W.rows(), cols = W.cols(), numel = rows * cols;
+    const std::size_t rows = W.rows(), cols = W.cols(),
+                      numel = checked_mul(rows, cols, "select_sparse: weight matrix size (rows × cols)");
     detail::require(numel > 0, errc::invalid_argument, "select_sparse needs a non-empty weight matrix");
     detail::require(S.empty() || (S.rows() == rows && S.cols() == cols), errc::shape_mismatch,
                     "select_sparse: sensitivity and weights differ in shape");

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/checked.hpp"
 #include "../error.hpp"
 #include "../types/lut_value.hpp"
 #include "csr_arrays.hpp"
@@ -88,20 +89,14 @@ struct sparse_format_traits<csr<Value, Index, Schedule>> {
             nnz += r.size();
         if (nnz == 0) return out;
         // Sized once and filled by index: no std::vector growth (core/abi_std.hpp).
-        const auto max_index = static_cast<std::size_t>(std::numeric_limits<Index>::max());
-        if (nnz > max_index)
-            detail::fail(errc::out_of_range,
-                         "CSR of " + detail::to_string(nnz) + " entries does not fit the index type");
+        (void)checked_narrow<Index>(nnz, "CSR entry count");
         out.row_ptr = std::vector<Index>(rows.size() + 1);
         out.col_idx = std::vector<Index>(nnz);
         out.values = std::vector<Value>(nnz);
         std::size_t i = 0;
         for (std::size_t r = 0; r < rows.size(); ++r) {
             for (const auto& e : rows[r]) {
-                if (e.first > max_index)
-                    detail::fail(errc::out_of_range,
-                                 "CSR column " + detail::to_string(e.first) + " does not fit the index type");
-                out.col_idx[i] = static_cast<Index>(e.first);
+                out.col_idx[i] = checked_narrow<Index>(e.first, "CSR column");
                 out.values[i] = lut_value_traits<Value>::from_float(e.second);
                 ++i;
             }
@@ -112,20 +107,17 @@ struct sparse_format_traits<csr<Value, Index, Schedule>> {
 
     /// `s` must be valid for rows × cols. Values are rounded to Value; throws
     /// sqllm::error(out_of_range) if an index does not fit Index.
-    static storage from_reference(const reference_csr& s, std::size_t rows, std::size_t cols) {
+    static storage from_reference(const reference_csr& s, std::size_t rows, std::size_t /*cols*/) {
         storage out;
         if (s.row_ptr.empty()) return out;
-        const auto max_index = static_cast<std::size_t>(std::numeric_limits<Index>::max());
-        if (s.col_idx.size() > max_index || cols - 1 > max_index)
-            detail::fail(errc::out_of_range, "a CSR of " + detail::to_string(s.col_idx.size()) + " values over " +
-                                                 detail::to_string(cols) + " columns does not fit the index type");
+        (void)checked_narrow<Index>(s.col_idx.size(), "CSR entry count");
         out.row_ptr.resize(rows + 1);
         for (std::size_t r = 0; r <= rows; ++r)
-            out.row_ptr[r] = static_cast<Index>(s.row_ptr[r]);
+            out.row_ptr[r] = checked_narrow<Index>(s.row_ptr[r], "CSR row pointer");
         out.col_idx.resize(s.col_idx.size());
         out.values.resize(s.values.size());
         for (std::size_t i = 0; i < s.col_idx.size(); ++i) {
-            out.col_idx[i] = static_cast<Index>(s.col_idx[i]);
+            out.col_idx[i] = checked_narrow<Index>(s.col_idx[i], "CSR column");
             out.values[i] = lut_value_traits<Value>::from_float(s.values[i]);
         }
         return out;
@@ -135,16 +127,14 @@ struct sparse_format_traits<csr<Value, Index, Schedule>> {
     static void to_reference(const view& s, std::size_t rows, reference_csr_arrays& out) {
         out = {};
         if (s.row_ptr.empty()) return;
-        if (s.col_idx.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
-            detail::fail(errc::out_of_range,
-                         "the sparse part has more entries than the reference's int32 indices address");
+        (void)checked_narrow<std::int32_t>(s.col_idx.size(), "the reference's int32 CSR: entry count");
         out.rows.resize(rows + 1);
         for (std::size_t r = 0; r <= rows; ++r)
-            out.rows[r] = static_cast<std::int32_t>(s.row_ptr[r]);
+            out.rows[r] = checked_narrow<std::int32_t>(s.row_ptr[r], "the reference's int32 CSR: row pointer");
         out.cols.resize(s.col_idx.size());
         out.vals.resize(s.values.size());
         for (std::size_t i = 0; i < s.col_idx.size(); ++i) {
-            out.cols[i] = static_cast<std::int32_t>(s.col_idx[i]);
+            out.cols[i] = checked_narrow<std::int32_t>(s.col_idx[i], "the reference's int32 CSR: column");
             out.vals[i] = lut_value_traits<Value>::to_float(s.values[i]);
         }
     }

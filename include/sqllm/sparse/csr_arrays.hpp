@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/checked.hpp"
 #include "../core/span.hpp"
 #include "../error.hpp"
 #include "../types/lut_value.hpp"
@@ -42,11 +43,9 @@ struct csr_storage {
     /// Appends an entry to the current row. Throws sqllm::error(out_of_range)
     /// if the column or the entry count does not fit Index.
     void push_back(std::size_t col, Value v) {
-        if (col > static_cast<std::size_t>(std::numeric_limits<Index>::max()) ||
-            col_idx.size() >= static_cast<std::size_t>(std::numeric_limits<Index>::max()))
-            detail::fail(errc::out_of_range, "CSR column " + detail::to_string(col) + " or entry " +
-                                                 detail::to_string(col_idx.size()) + " does not fit the index type");
-        col_idx.push_back(static_cast<Index>(col));
+        const Index c = checked_narrow<Index>(col, "CSR column");
+        (void)checked_narrow<Index>(col_idx.size() + 1, "CSR entry count");  // end_row stores it
+        col_idx.push_back(c);
         values.push_back(v);
     }
     /// Closes the current row (call once per row, in order, empty rows included).
@@ -70,7 +69,7 @@ void csr_validate(const csr_view<Value, Index>& s, std::size_t rows, std::size_t
     if (s.row_ptr.empty() && nnz == 0 && s.values.empty()) return;
     if (nnz > static_cast<std::size_t>(std::numeric_limits<Index>::max()))
         fail(errc::out_of_range, "CSR has more nonzeros than its index type can address");
-    if (!(s.row_ptr.size() == rows + 1))
+    if (!(s.row_ptr.size() == checked_add(rows, 1, "CSR row pointer count (rows + 1)")))
         fail(errc::corrupt_data, "CSR row pointer array has " + detail::to_string(s.row_ptr.size()) +
                                      " entries, expected rows + 1 = " + detail::to_string(rows + 1));
     if (!(s.values.size() == nnz))

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/checked.hpp"
 #include "../core/span.hpp"
 #include "../error.hpp"
 #include "../types/bfloat16.hpp"
@@ -176,6 +177,7 @@ struct tensor_info {
     std::size_t begin = 0;  ///< offset of the first byte in the data section
     std::size_t end = 0;    ///< one past the last byte
 
+    /// Elements (no overflow check: the reader checked the product of every shape it accepted).
     std::size_t numel() const noexcept {
         std::size_t n = 1;
         for (std::size_t d : shape)
@@ -206,13 +208,6 @@ constexpr std::uint64_t max_header_bytes = 100u << 20;
 
 [[noreturn]] inline void corrupt(const std::string& where, const std::string& what) {
     sqllm::detail::fail(errc::corrupt_data, where + ": " + what);
-}
-
-/// a·b, or false on size_t overflow.
-inline bool mul_overflows(std::size_t a, std::size_t b, std::size_t& out) noexcept {
-    if (a != 0 && b > SIZE_MAX / a) return true;
-    out = a * b;
-    return false;
 }
 
 inline std::size_t json_size(const nlohmann::json& j, const std::string& where, const std::string& what) {
@@ -302,7 +297,7 @@ inline safetensors_header parse_safetensors_header(const unsigned char* file, st
         std::size_t numel = 1;
         for (const json& d : e["shape"]) {
             t.shape.push_back(detail::json_size(d, where, at + ": a shape entry"));
-            if (detail::mul_overflows(numel, t.shape.back(), numel)) detail::corrupt(where, at + ": shape overflows");
+            if (!mul_fits(numel, t.shape.back(), numel)) detail::corrupt(where, at + ": shape overflows");
         }
         const json& off = e["data_offsets"];
         if (!off.is_array() || off.size() != 2) detail::corrupt(where, at + ": data_offsets is not [begin, end]");
@@ -313,7 +308,7 @@ inline safetensors_header parse_safetensors_header(const unsigned char* file, st
             detail::corrupt(where, at + ": data_offsets end " + std::to_string(t.end) + " is past the " +
                                        std::to_string(data_size) + "-byte data section (truncated?)");
         std::size_t bytes = 0;
-        if (detail::mul_overflows(numel, size_of(t.type), bytes) || bytes != t.end - t.begin)
+        if (!mul_fits(numel, size_of(t.type), bytes) || bytes != t.end - t.begin)
             detail::corrupt(where, at + " is " + t.describe() + " = " + std::to_string(bytes) +
                                        " bytes but its offsets span " + std::to_string(t.end - t.begin));
         out.tensors.push_back(std::move(t));

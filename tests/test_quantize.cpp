@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "catch.hpp"
@@ -444,4 +445,73 @@ TEST_CASE("exact k-means never loses to Lloyd, and wins on average on LLM-like r
         lloyd_total += l;
     }
     REQUIRE(exact_total < 0.99 * lloyd_total);
+}
+
+TEST_CASE("kept weights: dense + sparse gives them back exactly, near FLT_MAX too", "[quantize][hardening]") {
+    // w − LUT[code nearest 0] overflowed for |w| near FLT_MAX with a LUT entry
+    // of the other sign: the residual saturated and dequantize gave Inf.
+    rng_t rng(77);
+    const std::size_t rows = 6, cols = 97;
+    auto W = sqllm_test::random_weights(rng, rows * cols);
+    const float big = std::numeric_limits<float>::max();
+    W[3] = big;
+    W[cols + 5] = -big;
+    W[2 * cols + 7] = big * 0.75f;
+    W[3 * cols + 1] = -std::nextafter(big, 0.0f);
+    W[4 * cols + 9] = 1e-30f;  // tiny, beside centroids of ±0.01
+    W[5 * cols + 2] = -3e38f;
+    quantize_options o;
+    o.sparse.outlier_fraction = 0.02;
+    for (auto method : {lut_method::exact, lut_method::lloyd, lut_method::uniform}) {
+        o.method = method;
+        quantize_report rep;
+        const auto q = quantize<3>(mv(W, rows, cols), {}, o, sequential_executor{}, &rep);
+        const auto v = q.view();
+        const auto d = dequantize(v);
+        std::size_t inexact = 0;
+        double max_miss = 0;
+        const auto sp = v.sparse();
+        for (std::size_t r = 0; r < rows; ++r)
+            for (auto i = sp.row_ptr[r]; i < sp.row_ptr[r + 1]; ++i) {
+                const auto c = static_cast<std::size_t>(sp.col_idx[static_cast<std::size_t>(i)]);
+                REQUIRE(std::isfinite(d[r * cols + c]));
+                if (d[r * cols + c] != W[r * cols + c]) ++inexact;
+                max_miss = std::max(max_miss, std::fabs(static_cast<double>(d[r * cols + c]) - W[r * cols + c]));
+            }
+        for (std::size_t at : {std::size_t(3), cols + 5, 2 * cols + 7, 3 * cols + 1, 5 * cols + 2})
+            CHECK(d[at] == W[at]);  // a LUT entry of the weight's sign below it always exists here
+        CHECK(std::isfinite(rep.squared_error));
+        CHECK(rep.kept_inexact == inexact);  // the report counts exactly the inexact ones
+        CHECK(rep.kept_max_error == max_miss);
+    }
+}
+
+TEST_CASE("weights beyond the LUT type's range get a clear error, not 'NaN or Inf'", "[quantize][hardening]") {
+    std::vector<float> W{1.0f, 2.0f, 70000.0f, 70001.0f, -3.0f, 0.5f, 1e5f, -1e5f};
+    try {
+        (void)quantize<2, half>(mv(W, 1, W.size()), {});
+        FAIL("no error");
+    } catch (const sqllm::error& e) {
+        CHECK(e.code() == errc::out_of_range);
+        const std::string m = e.what();
+        CHECK(m.find(std::string("overflows the LUT type ") + lut_value_traits<half>::name) != std::string::npos);
+        CHECK(m.find("NaN") == std::string::npos);
+    }
+    // Kept in a float CSR over a half LUT, the same weights are fine.
+    quantize_options o;
+    o.sparse.outlier_fraction = 0.5;
+    const auto q = quantize<2, half>(mv(W, 1, W.size()), {}, o);
+    const auto d = dequantize(q.view());
+    for (std::size_t c = 0; c < W.size(); ++c)
+        if (std::fabs(W[c]) > 65504) CHECK(d[c] == W[c]);
+    // A half CSR cannot hold a residual of 1e6 over any half LUT entry: said so.
+    const std::string m = [&] {
+        try {
+            (void)quantize<2, half, csr<half>>(mv(W, 1, W.size()), {}, o);
+        } catch (const sqllm::error& e) {
+            return std::string(e.what());
+        }
+        return std::string("(no error)");
+    }();
+    CHECK(m.find(std::string("CSR value type ") + lut_value_traits<half>::name) != std::string::npos);
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -77,6 +78,13 @@ std::string to_string(T v) {
     } while (u);
     if (negative) *--p = '-';
     return std::string(p, static_cast<std::size_t>(buf + sizeof buf - p));
+}
+
+/// Shortest-enough text of a float for messages ("70000", "3.40282347e+38").
+inline std::string float_text(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+    return buf;
 }
 
 }  // namespace detail

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/checked.hpp"
 #include "../core/executor.hpp"
 #include "../core/float_bits.hpp"
 #include "../core/rounded_product.hpp"
@@ -50,22 +51,72 @@ struct quantize_report {
     sparse_report sparse;
     double weighted_error = 0;  ///< Σ s·(w − dense)² over the dense positions (s = 1 without sensitivities)
     double squared_error = 0;   ///< Σ (w − (dense + sparse))² over all positions
+    /// Kept weights that dense + sparse does not give back exactly in float.
+    /// 0 with a float CSR whenever the row's LUT has 0 or an entry of the
+    /// weight's sign and at most its magnitude; otherwise (a tiny kept
+    /// weight among large centroids, or a half/bfloat16 CSR value type that
+    /// cannot carry the residual) the nearest residual is stored.
+    std::size_t kept_inexact = 0;
+    double kept_max_error = 0;  ///< max |w − (dense + sparse)| over the kept weights
 };
 
 namespace detail {
 
 /// The float residual v of a kept weight w over its dense value c: one with
-/// fl(c + v) == w when such a float exists (almost always), otherwise the one
-/// nearest to that (then |fl(c + v) − w| is one ulp of w: float32 residuals,
-/// the reference's format, cannot always carry the low bits of c).
+/// fl(c + v) == w when such a float exists, otherwise the one nearest to
+/// that. One exists when c is 0 or has w's sign and |c| <= |w| (then
+/// |v| <= |w|, so floats near w − c are at least as dense as those near w),
+/// or when c/2 <= w <= 2c (Sterbenz: w − c is exact). w − c can overflow
+/// (|w| near FLT_MAX, c of the other sign): then v is not finite.
 inline float exact_residual(float w, float c) {
     float v = w - c, best = v;
+    if (!std::isfinite(v)) return v;
     for (int i = 0; i < 4 && c + v != w; ++i) {
         v = std::nextafter(v, c + v < w ? HUGE_VALF : -HUGE_VALF);
         if (std::fabs((c + v) - w) < std::fabs((c + best) - w)) best = v;
     }
     return c + v == w ? v : best;
 }
+
+/// A kept weight's dense code and sparse value.
+struct kept_choice {
+    code_t code = 0;
+    float value = 0;  ///< already rounded to the CSR's value type
+    bool finite = false;
+    bool exact = false;
+};
+
+/// Chooses the dense code of a kept weight w so that dense + sparse == w
+/// exactly: the LUT entry nearest zero if that is exact (the reference's
+/// convention: the sparse value is then about w itself), else the entry
+/// nearest w, else any exact entry; if none is, the nearest sum. `lut` is
+/// the row's ascending LUT as float; Value is the CSR's value type.
+template <class Value>
+kept_choice choose_kept(const float* lut, int K, code_t zero_code, float w) {
+    kept_choice best;
+    float best_miss = HUGE_VALF;
+    auto consider = [&](code_t k) {
+        const float v = round_to<Value>(exact_residual(w, lut[k]));
+        if (!std::isfinite(v)) return false;
+        const float miss = std::fabs((lut[k] + v) - w);
+        if (!best.finite || miss < best_miss) {
+            best = {k, v, true, miss == 0.0f};
+            best_miss = miss;
+        }
+        return best.exact;
+    };
+    if (consider(zero_code) || consider(nearest_code_sorted(lut, K, w))) return best;
+    for (int k = 0; k < K; ++k)
+        if (consider(static_cast<code_t>(k))) break;
+    return best;
+}
+
+/// Why a row could not be quantized (reported after the parallel pass: tasks do not throw).
+struct row_failure {
+    enum kind_t : unsigned char { none, lut_overflow, kept_overflow } kind = none;
+    std::size_t col = 0;
+    float value = 0;
+};
 
 inline void check_matrix(matrix_view<const float> M, const char* what, bool nonnegative) {
     for (std::size_t r = 0; r < M.rows(); ++r)
@@ -108,9 +159,13 @@ void check_inputs(matrix_view<const float> W, matrix_view<const float> S, const 
 /// sensitivity.hpp). Per row, the LUT is fitted to the dense positions
 /// with weights s·(w ≠ 0) (the reference's sample weights), rounded to Lut and
 /// sorted ascending; every dense weight gets its nearest LUT entry. A kept
-/// (sparse) weight gets the entry nearest zero and the residual w − entry
-/// (see detail::exact_residual: dense + sparse == w in float but for rare
-/// one-ulp cases; a half/bfloat16 CSR value type rounds the residual).
+/// (sparse) weight gets the entry nearest zero and the residual w − entry,
+/// or another entry where that one does not give dense + sparse == w
+/// exactly in float (detail::choose_kept; no overflow near FLT_MAX). Where
+/// no entry can (a tiny weight among large centroids, a half/bfloat16 CSR),
+/// the nearest sum is stored and counted in report->kept_inexact; a weight
+/// whose residual the CSR value type cannot hold at all, or a LUT value the
+/// Lut type cannot hold, throws errc::out_of_range naming it.
 /// Rows are processed in parallel through `exec`; scratch is O(tasks·cols)
 /// on top of the output. Throws sqllm::error on NaN/Inf in W or S, negative
 /// S, mismatched shapes, or sparse options with a no_sparse format.
@@ -125,6 +180,7 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
     const std::size_t rows = W.rows(), cols = W.cols();
     detail::require(rows > 0 && cols > 0 && W.data() != nullptr, errc::invalid_argument,
                     "quantize needs a non-empty weight matrix");
+    (void)checked_mul(rows, cols, "quantize: weight matrix size (rows × cols)");  // the mask indexes r·cols + c
     if (!S.empty() && (S.rows() != rows || S.cols() != cols))
         detail::fail(errc::shape_mismatch, "sensitivity is " + detail::to_string(S.rows()) + " × " +
                                                detail::to_string(S.cols()) + ", weights are " +
@@ -141,7 +197,9 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
     std::vector<std::uint32_t> words(Layout::word_count(rows, cols));
     std::vector<sparse_row_entries> kept(rows);
     const target_id scan_target = choose_target<detail::argmin_kernels>();
-    detail::vector<double> row_werr(rows), row_err(rows);
+    detail::vector<double> row_werr(rows), row_err(rows), row_max_miss(rows, 0.0);
+    detail::vector<std::size_t> row_inexact(rows, 0);
+    detail::vector<detail::row_failure> failures(rows);
     std::mutex progress_mutex;
     std::size_t rows_done = 0;
 
@@ -174,8 +232,12 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
                 kmeans_lloyd_1d(w, weight.data(), cols, K, fit.data(), opt.lloyd, r);
             // Round to the storage type first: codes must be nearest to the
             // values the kernels will actually read.
-            for (int i = 0; i < K; ++i)
+            for (int i = 0; i < K; ++i) {
+                const float exact_fit = fit[i];
                 fit[i] = round_to<Lut>(fit[i]);
+                if (!std::isfinite(fit[i]) && failures[r].kind == detail::row_failure::none)
+                    failures[r] = {detail::row_failure::lut_overflow, 0, exact_fit};
+            }
             std::sort(fit.begin(), fit.end(), detail::less{});
             for (int i = 0; i < K; ++i)
                 lut[r * K + i] = lut_value_traits<Lut>::from_float(fit[i]);
@@ -192,13 +254,21 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
                 const code_t zero_code = nearest_code_sorted(fit.data(), K, 0.0f);
                 for (std::size_t c = 0; c < cols; ++c) {
                     if (!m[c]) continue;
-                    codes[c] = zero_code;
-                    const float v = detail::exact_residual(w[c], fit[zero_code]);
-                    const float back = lut_value_traits<Lut>::to_float(lut[r * K + zero_code]) +
-                                       round_to<typename sparse_traits::value_type>(v);
-                    const double miss = static_cast<double>(w[c]) - back;
+                    const auto k =
+                        detail::choose_kept<typename sparse_traits::value_type>(fit.data(), K, zero_code, w[c]);
+                    if (!k.finite) {
+                        if (failures[r].kind == detail::row_failure::none)
+                            failures[r] = {detail::row_failure::kept_overflow, c, w[c]};
+                        continue;
+                    }
+                    codes[c] = k.code;
+                    const double miss = static_cast<double>(w[c]) - (static_cast<double>(fit[k.code]) + k.value);
                     err[0] += detail::product(miss, miss);
-                    kept[r].emplace_back(static_cast<std::uint32_t>(c), v);
+                    if (!k.exact) {
+                        ++row_inexact[r];
+                        row_max_miss[r] = std::max(row_max_miss[r], std::fabs(miss));
+                    }
+                    kept[r].emplace_back(static_cast<std::uint32_t>(c), k.value);
                 }
             }
             row_werr[r] = (werr[0] + werr[1]) + (werr[2] + werr[3]);
@@ -216,8 +286,22 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
     parallel_blocks(exec, rows, std::max<std::size_t>(exec.concurrency() * 4, (rows + 63) / 64), body);
 
     for (std::size_t r = 0; r < rows; ++r) {
+        const detail::row_failure& f = failures[r];
+        if (f.kind == detail::row_failure::lut_overflow)
+            detail::fail(errc::out_of_range, "row " + detail::to_string(r) + ": the LUT value " +
+                                                 detail::float_text(f.value) + " overflows the LUT type " +
+                                                 lut_value_traits<Lut>::name +
+                                                 " (its weights are too large for it: use a float LUT, or keep "
+                                                 "them in the sparse part)");
+        if (f.kind == detail::row_failure::kept_overflow)
+            detail::fail(errc::out_of_range,
+                         "the kept weight (" + detail::to_string(r) + ", " + detail::to_string(f.col) + ") = " +
+                             detail::float_text(f.value) + " has no residual over the row's LUT that the CSR value type " +
+                             lut_value_traits<typename sparse_traits::value_type>::name + " can hold");
         rep.weighted_error += row_werr[r];
         rep.squared_error += row_err[r];
+        rep.kept_inexact += row_inexact[r];
+        rep.kept_max_error = std::max(rep.kept_max_error, row_max_miss[r]);
     }
     if (report) *report = rep;
     return quantized_matrix<Bits, Lut, Sparse, Layout>(rows, cols, std::move(lut), std::move(words),

@@ -231,7 +231,7 @@ TEST_CASE("malformed safetensors files give a clear corrupt_data error", "[safet
          "unknown field"},
         {"duplicate key", "{" + ok_entry + "," + ok_entry + "}", eight, auto_len, "twice"},
         {"metadata not strings", R"({"__metadata__":{"k":1},)" + ok_entry + "}", eight, auto_len, "not a string"},
-        {"not JSON", "{\"a\": [1, 2", eight, auto_len, "not valid JSON"},
+        {"not JSON", "{\"a\": {\"dtype\": \"F32\", ", eight, auto_len, "not valid JSON"},
         {"not an object", "[1, 2, 3]", eight, auto_len, "JSON object"},
         {"tensor entry not an object", R"({"a":5})", "", auto_len, "not an object"},
     };
@@ -252,6 +252,126 @@ TEST_CASE("malformed safetensors files give a clear corrupt_data error", "[safet
     }
     REQUIRE(open_error("/nonexistent-dir/x.safetensors") == errc::io_error);
     REQUIRE(open_error("/tmp") == errc::io_error);  // a directory
+}
+
+namespace {
+
+/// A whole file image: 8-byte length, header, data.
+std::vector<unsigned char> image(const std::string& header, std::size_t data_bytes = 0) {
+    std::vector<unsigned char> f(8 + header.size() + data_bytes, 0);
+    for (int i = 0; i < 8; ++i)
+        f[static_cast<std::size_t>(i)] = static_cast<unsigned char>(static_cast<std::uint64_t>(header.size()) >> (8 * i));
+    std::copy(header.begin(), header.end(), f.begin() + 8);
+    return f;
+}
+
+/// A header of n one-byte U8 tensors named t0, t1, ... tiling n data bytes.
+std::string many_entries(std::size_t n) {
+    std::string h = "{\"__metadata__\":{\"format\":\"pt\"}";
+    h.reserve(n * 64);
+    for (std::size_t i = 0; i < n; ++i)
+        h += ",\"model.layers." + std::to_string(i) + ".weight\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[" +
+             std::to_string(i) + "," + std::to_string(i + 1) + "]}";
+    return h + "}";
+}
+
+std::string header_error(const std::vector<unsigned char>& f) {
+    try {
+        (void)parse_safetensors_header(f.data(), f.size(), "x.safetensors");
+    } catch (const error& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+double parse_seconds(const std::vector<unsigned char>& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto h = parse_safetensors_header(f.data(), f.size(), "x.safetensors");
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    REQUIRE(h.tensors.size() + 1 > 1);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("safetensors headers parse in linear time, within a size limit", "[safetensors][hardening]") {
+    // Regression: duplicate-key detection scanned all earlier keys and the
+    // callback parser rescanned objects: 40,000 entries took 26 s.
+    const auto small = image(many_entries(50000), 50000), big = image(many_entries(200000), 200000);
+    REQUIRE(big.size() > 11u << 20);  // an 11.5 MB header, as in the report
+    const auto h = parse_safetensors_header(big.data(), big.size(), "x.safetensors");
+    REQUIRE(h.tensors.size() == 200000);
+    REQUIRE(h.metadata.at("format") == "pt");
+    const double t_small = parse_seconds(small), t_big = parse_seconds(big);
+    CAPTURE(t_small, t_big);
+    CHECK(t_big < 8 * t_small + 0.05);  // 4× the entries: linear is 4×, quadratic 16×
+#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    CHECK(t_big < 1.0);  // optimised builds; sanitizers make every access several times slower
+#endif
+    // Lookup by name is logarithmic too (the checkpoint loader finds every array by name).
+    temp_path p("many.safetensors");
+    {
+        std::ofstream f(p.path, std::ios::binary);
+        f.write(reinterpret_cast<const char*>(big.data()), static_cast<std::streamsize>(big.size()));
+    }
+    const safetensors_file file(p.path);
+    const auto t0 = std::chrono::steady_clock::now();
+    std::size_t found = 0;
+    for (std::size_t i = 0; i < 200000; i += 7)
+        found += file.find("model.layers." + std::to_string(i) + ".weight") != nullptr;
+    CHECK(found == (200000 + 6) / 7);
+    CHECK(file.find("model.layers.200000.weight") == nullptr);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+    CHECK(find_quantized_layers(file).empty());
+
+    // Headers over 64 MiB are refused before any parsing.
+    std::vector<unsigned char> huge(8 + (std::size_t(64) << 20) + 16, ' ');
+    const std::uint64_t n = (std::uint64_t(64) << 20) + 1;
+    for (int i = 0; i < 8; ++i)
+        huge[static_cast<std::size_t>(i)] = static_cast<unsigned char>(n >> (8 * i));
+    huge[8] = '{';
+    CHECK(header_error(huge).find("exceeds the 64 MiB limit") != std::string::npos);
+}
+
+TEST_CASE("safetensors header errors: duplicates anywhere, and no raw bytes in messages", "[safetensors][hardening]") {
+    const std::string e = R"({"dtype":"U8","shape":[1],"data_offsets":[0,1]})";
+    const std::string e2 = R"({"dtype":"U8","shape":[1],"data_offsets":[1,2]})";
+    // A duplicate far from its twin, in the metadata, and inside an entry.
+    auto dup_late = many_entries(3000);
+    dup_late.insert(dup_late.size() - 1, ",\"model.layers.17.weight\":" + e2);
+    CHECK(header_error(image(dup_late, 3001)).find("\"model.layers.17.weight\" twice") != std::string::npos);
+    CHECK(header_error(image(R"({"__metadata__":{"k":"1","k":"2"},"a":)" + e + "}", 1)).find("\"k\" twice") !=
+          std::string::npos);
+    CHECK(header_error(image(R"({"a":{"dtype":"U8","dtype":"U8","shape":[1],"data_offsets":[0,1]}})", 1))
+              .find("\"dtype\" twice") != std::string::npos);
+    CHECK(header_error(image(R"({"__metadata__":{},"__metadata__":{},"a":)" + e + "}", 1)).find("twice") !=
+          std::string::npos);
+    // Nesting is refused at the first level the format does not have.
+    CHECK(header_error(image(R"({"a":{"dtype":"U8","shape":[[1]],"data_offsets":[0,1]}})", 1))
+              .find("shape holds an array") != std::string::npos);
+    CHECK(header_error(image("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1,2]}}", 1))
+              .find("not [begin, end]") != std::string::npos);
+    CHECK(header_error(image(R"({"__metadata__":{"k":["x"]},"a":)" + e + "}", 1)).find("not a string") !=
+          std::string::npos);
+    CHECK(header_error(image(R"({"a":{"dtype":"U8","shape":[1.5],"data_offsets":[0,1]}})", 1)).find("a fraction") !=
+          std::string::npos);
+    std::string deep = "{\"a\":";
+    for (int i = 0; i < 100000; ++i)
+        deep += "[";
+    CHECK(header_error(image(deep, 1)).find("tensor \"a\" is not an object") != std::string::npos);
+
+    // Syntax errors say where, not what bytes were read (they used to be echoed).
+    const std::string secret = "{\"a\":" + e + ", SECRET\x01\x02";
+    const std::string m = header_error(image(secret, 1));
+    CHECK(m.find("not valid JSON") != std::string::npos);
+    CHECK(m.find("byte") != std::string::npos);
+    CHECK(m.find("SECRET") == std::string::npos);
+    CHECK(m.find('\x01') == std::string::npos);
+    // Names with control characters are escaped in messages.
+    const std::string m2 = header_error(image("{\"bad\\u0001\\u001bname\":5}", 1));
+    CHECK(m2.find("bad\\x01\\x1bname") != std::string::npos);
+    CHECK(m2.find('\x1b') == std::string::npos);
+    CHECK(printable(std::string(1000, 'x')).size() < 210);
 }
 
 // --- quantized checkpoints --------------------------------------------------

@@ -132,7 +132,7 @@ inline std::vector<quantized_layer_info> find_quantized_layers(const safetensors
         if (!detail::ends_with(q.name, ".qweight")) continue;
         quantized_layer_info L;
         L.name = q.name.substr(0, q.name.size() - 8);
-        const std::string where = f.path() + ": quantized layer \"" + L.name + "\"";
+        const std::string where = f.path() + ": quantized layer \"" + printable(L.name) + "\"";
         auto bad = [&](const std::string& what) { sqllm::detail::fail(errc::corrupt_data, where + ": " + what); };
         const tensor_info* lut = f.find(L.name + ".lookup_table");
         if (!lut) bad("has a qweight but no lookup_table");
@@ -161,9 +161,9 @@ inline std::vector<quantized_layer_info> find_quantized_layers(const safetensors
         if (shape != f.metadata().end()) {
             std::size_t r = 0, c = 0;
             if (!detail::parse_shape(shape->second, r, c))
-                bad("metadata shape \"" + shape->second + "\" is not [rows, cols]");
+                bad("metadata shape \"" + printable(shape->second) + "\" is not [rows, cols]");
             if (r != L.rows || c == 0 || group_count(c) != groups)
-                bad("metadata shape " + shape->second + " disagrees with qweight " + q.describe() +
+                bad("metadata shape " + printable(shape->second) + " disagrees with qweight " + q.describe() +
                     " and lookup_table " + lut->describe());
             L.cols = c;
         }
@@ -191,7 +191,7 @@ inline std::vector<quantized_layer_info> find_quantized_layers(const safetensors
             if (s == ".qweight" || !detail::ends_with(t.name, s)) continue;
             const std::string base = t.name.substr(0, t.name.size() - s.size());
             if (s == ".lookup_table" && !f.find(base + ".qweight"))
-                sqllm::detail::fail(errc::corrupt_data, f.path() + ": \"" + t.name + "\" has no qweight beside it");
+                sqllm::detail::fail(errc::corrupt_data, f.path() + ": \"" + printable(t.name) + "\" has no qweight beside it");
         }
     return out;
 }
@@ -214,7 +214,7 @@ inline bool is_quantized_array(const std::vector<quantized_layer_info>& layers, 
 template <int Bits, class Lut = float, class Sparse = default_sparse, class Layout = default_layout<Bits>>
 quantized_matrix<Bits, Lut, Sparse, Layout> load_quantized(const safetensors_file& f, const quantized_layer_info& L) {
     if (L.bits != Bits)
-        sqllm::detail::fail(errc::invalid_argument, f.path() + ": layer \"" + L.name + "\" has " +
+        sqllm::detail::fail(errc::invalid_argument, f.path() + ": layer \"" + printable(L.name) + "\" has " +
                                                         std::to_string(L.bits) + "-bit codes, requested " +
                                                         std::to_string(Bits));
     // Copies, not views: tensors in a file need not be aligned for their type.
@@ -237,7 +237,7 @@ quantized_matrix<Bits, Lut, Sparse, Layout> load_quantized(const safetensors_fil
         return import_reference<Bits, Lut, Sparse, Layout>(L.rows, L.cols,
                                                            reference_arrays<float>{qweight, table, rows, cols, vals});
     } catch (const error& e) {
-        throw error(e.code(), f.path() + ": quantized layer \"" + L.name + "\": " + e.message());
+        throw error(e.code(), f.path() + ": quantized layer \"" + printable(L.name) + "\": " + e.message());
     }
 }
 

@@ -201,34 +201,236 @@ struct safetensors_header {
     std::size_t data_offset = 0;                  ///< where the data section starts in the file (8 + N)
 };
 
+/// Text of a name read from a file, safe to put in a message: control
+/// characters and backslashes escaped (\xNN), cut to 200 bytes with "...".
+/// Error messages never echo a file's raw bytes.
+inline std::string printable(const std::string& name) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    const std::size_t keep = name.size() > 200 ? 200 : name.size();
+    for (std::size_t i = 0; i < keep; ++i) {
+        const auto c = static_cast<unsigned char>(name[i]);
+        if (c < 0x20 || c == 0x7f || c == '\\' || c == '"') {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        } else {
+            out += static_cast<char>(c);  // UTF-8 was validated by the JSON parser
+        }
+    }
+    if (keep < name.size()) out += "...";
+    return out;
+}
+
 namespace detail {
 
-/// Largest header the reader accepts (the reference implementation's limit).
-constexpr std::uint64_t max_header_bytes = 100u << 20;
+/// Largest header the reader accepts. Real headers are far smaller: one
+/// entry is ~140 bytes, so even DeepSeek-V3's 92k tensors in a single file
+/// would take 13 MB (real checkpoints are sharded, < 1 MB a shard); 64 MiB
+/// leaves 5× that, and parses in about a second (the format's own reader
+/// allows 100 MB).
+constexpr std::uint64_t max_header_bytes = std::uint64_t(64) << 20;
 
 [[noreturn]] inline void corrupt(const std::string& where, const std::string& what) {
     sqllm::detail::fail(errc::corrupt_data, where + ": " + what);
 }
 
-inline std::size_t json_size(const nlohmann::json& j, const std::string& where, const std::string& what) {
-    if (!j.is_number_unsigned()) corrupt(where, what + " is not a non-negative integer");
-    const std::uint64_t v = j.get<std::uint64_t>();
-    if (v > SIZE_MAX) corrupt(where, what + " is too large");
-    return static_cast<std::size_t>(v);
-}
+/// a·b into `out`, or true on size_t overflow (mul_fits, inverted).
+inline bool mul_overflows(std::size_t a, std::size_t b, std::size_t& out) noexcept { return !mul_fits(a, b, out); }
+
+/// The header's JSON, read as SAX events straight into a safetensors_header:
+/// no JSON tree, one pass, O(n log n) in the entries (duplicate names are
+/// found by sorting). Every event is checked against the one shape the format
+/// allows; the first problem is kept as a message (without the file's bytes)
+/// and stops the parse.
+class header_reader : public nlohmann::json_sax<nlohmann::json> {
+public:
+    using json = nlohmann::json;
+    explicit header_reader(safetensors_header& out) : out_(out) {}
+
+    const std::string& problem() const noexcept { return problem_; }
+    /// Sorted (name, entry) pairs of the top-level object, to find duplicates.
+    std::vector<std::string>& names() noexcept { return names_; }
+
+    bool null() override { return scalar("null"); }
+    bool boolean(bool) override { return scalar("a boolean"); }
+    bool number_integer(json::number_integer_t) override { return number(false, 0); }
+    bool number_unsigned(json::number_unsigned_t v) override { return number(true, v); }
+    bool number_float(json::number_float_t, const json::string_t&) override { return scalar("a fraction"); }
+    bool binary(json::binary_t&) override { return scalar("binary data"); }
+    bool string(json::string_t& v) override {
+        if (state_ == in_metadata) {
+            if (!out_.metadata.emplace(key_, v).second) return fail("__metadata__ has the key \"" + printable(key_) + "\" twice");
+            return true;
+        }
+        if (state_ == in_tensor && field_ == dtype_field) {
+            if (!parse_dtype(v, tensor().type))
+                return fail(at() + " has an unknown dtype \"" + printable(v) + "\"");
+            return true;
+        }
+        return scalar("a string");
+    }
+    bool start_object(std::size_t) override {
+        switch (state_) {
+            case start:
+                state_ = in_top;
+                return true;
+            case in_top:
+                if (key_ == "__metadata__") {
+                    state_ = in_metadata;
+                } else {
+                    state_ = in_tensor;
+                    seen_ = 0;
+                }
+                return true;
+            default:
+                return scalar("an object");
+        }
+    }
+    bool key(json::string_t& k) override {
+        switch (state_) {
+            case in_top:
+                names_.push_back(k);
+                if (k != "__metadata__") {
+                    out_.tensors.emplace_back();
+                    out_.tensors.back().name = k;
+                }
+                key_ = std::move(k);
+                return true;
+            case in_metadata:
+                key_ = std::move(k);
+                return true;
+            case in_tensor: {
+                unsigned bit = 0;
+                if (k == "dtype") field_ = dtype_field, bit = 1;
+                else if (k == "shape") field_ = shape_field, bit = 2;
+                else if (k == "data_offsets") field_ = offsets_field, bit = 4;
+                else return fail(at() + " has an unknown field \"" + printable(k) + "\"");
+                if (seen_ & bit) return fail(at() + " has the field \"" + k + "\" twice");
+                seen_ |= bit;
+                return true;
+            }
+            default:
+                return fail("unexpected key");
+        }
+    }
+    bool end_object() override {
+        switch (state_) {
+            case in_top:
+                state_ = done;
+                return true;
+            case in_metadata:
+                state_ = in_top;
+                return true;
+            case in_tensor:
+                if (seen_ != 7) return fail(at() + " lacks one of dtype, shape, data_offsets");
+                state_ = in_top;
+                return true;
+            default:
+                return fail("unexpected end of object");
+        }
+    }
+    bool start_array(std::size_t) override {
+        if (state_ == in_tensor && field_ == shape_field) {
+            state_ = in_shape;
+            return true;
+        }
+        if (state_ == in_tensor && field_ == offsets_field) {
+            state_ = in_offsets;
+            offsets_ = 0;
+            return true;
+        }
+        return scalar("an array");
+    }
+    bool end_array() override {
+        if (state_ == in_shape) {
+            state_ = in_tensor;
+            return true;
+        }
+        if (state_ == in_offsets) {
+            if (offsets_ != 2) return fail(at() + ": data_offsets is not [begin, end]");
+            state_ = in_tensor;
+            return true;
+        }
+        return fail("unexpected end of array");
+    }
+    bool parse_error(std::size_t position, const std::string&, const json::exception&) override {
+        // nlohmann's message quotes the bytes it read: only the position is kept.
+        return fail("header is not valid JSON (syntax error at byte " + sqllm::detail::to_string(position) +
+                    " of the header)");
+    }
+
+private:
+    enum state_t { start, in_top, in_metadata, in_tensor, in_shape, in_offsets, done };
+    enum field_t { dtype_field, shape_field, offsets_field };
+
+    tensor_info& tensor() { return out_.tensors.back(); }
+    std::string at() const { return "tensor \"" + printable(out_.tensors.back().name) + "\""; }
+
+    bool fail(std::string what) {
+        if (problem_.empty()) problem_ = std::move(what);
+        return false;
+    }
+    /// A value of a kind the format has no place for, where it occurred.
+    bool scalar(const char* kind) {
+        switch (state_) {
+            case start:
+            case done:
+                return fail("header is not a JSON object");
+            case in_top:
+                return fail(key_ == "__metadata__" ? std::string("__metadata__ is not an object")
+                                                   : "tensor \"" + printable(key_) + "\" is not an object");
+            case in_metadata:
+                return fail("__metadata__ value of \"" + printable(key_) + "\" is not a string");
+            case in_tensor:
+                return fail(at() + ": " + field_name() + " is " + kind + ", not " +
+                            (field_ == dtype_field ? "a dtype name" : "an array"));
+            case in_shape:
+            case in_offsets:
+                return fail(at() + ": " + field_name() + " holds " + kind + ", not a non-negative integer");
+        }
+        return fail("unexpected value");
+    }
+    const char* field_name() const {
+        return field_ == dtype_field ? "dtype" : field_ == shape_field ? "shape" : "data_offsets";
+    }
+    bool number(bool non_negative, std::uint64_t v) {
+        if (state_ != in_shape && state_ != in_offsets) return scalar("a number");
+        if (!non_negative || v > SIZE_MAX)
+            return fail(at() + ": " + field_name() + " holds " +
+                        (non_negative ? "a value too large for the size type" : "a negative value") +
+                        ", not a non-negative integer");
+        if (state_ == in_shape) {
+            tensor().shape.push_back(static_cast<std::size_t>(v));
+        } else {
+            if (offsets_ == 2) return fail(at() + ": data_offsets is not [begin, end]");
+            (offsets_ == 0 ? tensor().begin : tensor().end) = static_cast<std::size_t>(v);
+            ++offsets_;
+        }
+        return true;
+    }
+
+    safetensors_header& out_;
+    std::vector<std::string> names_;
+    std::string problem_, key_;
+    state_t state_ = start;
+    field_t field_ = dtype_field;
+    unsigned seen_ = 0;
+    int offsets_ = 0;
+};
 
 }  // namespace detail
 
 /// Parses and validates a header from the whole file image `file` of
 /// `file_size` bytes (only the header is read). `where` names the file in
-/// error messages. Checks: the length prefix fits the file; the JSON is an
-/// object without duplicate keys; every entry has a known dtype, a shape of
-/// non-negative integers, offsets [begin, end] with end − begin = numel ×
-/// dtype size; the tensors tile the data section exactly; "__metadata__" is
-/// a map of strings.
+/// error messages. Checks: the length prefix fits the file and is at most
+/// 64 MiB; the JSON is an object without duplicate keys; every entry has a
+/// known dtype, a shape of non-negative integers, offsets [begin, end] with
+/// end − begin = numel × dtype size; the tensors tile the data section
+/// exactly; "__metadata__" is a map of strings. Linear in the header's size
+/// but for sorting names and offsets (O(n log n)).
 inline safetensors_header parse_safetensors_header(const unsigned char* file, std::size_t file_size,
                                                    const std::string& where) {
-    using nlohmann::json;
     if (file_size < 8)
         detail::corrupt(where,
                         "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
@@ -238,71 +440,33 @@ inline safetensors_header parse_safetensors_header(const unsigned char* file, st
     if (n > file_size - 8)
         detail::corrupt(where, "header length " + std::to_string(n) + " runs past the end of the " +
                                    std::to_string(file_size) + "-byte file (truncated?)");
-    if (n > detail::max_header_bytes) detail::corrupt(where, "header length " + std::to_string(n) + " exceeds 100 MiB");
+    if (n > detail::max_header_bytes)
+        detail::corrupt(where, "header length " + std::to_string(n) + " exceeds the 64 MiB limit");
     if (n < 2 || file[8] != '{') detail::corrupt(where, "header does not start with a JSON object");
 
-    // Duplicate keys are corruption (nlohmann would keep the last silently):
-    // track the keys of each open object while parsing.
-    std::vector<std::vector<std::string>> keys;
-    std::string duplicate;
-    const json::parser_callback_t check = [&](int, json::parse_event_t ev, json& parsed) {
-        if (ev == json::parse_event_t::object_start)
-            keys.emplace_back();
-        else if (ev == json::parse_event_t::object_end)
-            keys.pop_back();
-        else if (ev == json::parse_event_t::key && !keys.empty()) {
-            const std::string k = parsed.get<std::string>();
-            auto& seen = keys.back();
-            if (std::find(seen.begin(), seen.end(), k) != seen.end() && duplicate.empty()) duplicate = k;
-            seen.push_back(k);
-        }
-        return true;
-    };
-    json h;
-    try {
-        h = json::parse(file + 8, file + 8 + n, check);
-    } catch (const json::exception& e) {
-        detail::corrupt(where, std::string("header is not valid JSON (") + e.what() + ")");
-    }
-    if (!duplicate.empty()) detail::corrupt(where, "header has the key \"" + duplicate + "\" twice");
-    if (!h.is_object()) detail::corrupt(where, "header is not a JSON object");
-
     safetensors_header out;
+    detail::header_reader reader(out);
+    bool ok = false;
+    try {
+        ok = nlohmann::json::sax_parse(file + 8, file + 8 + n, &reader);
+    } catch (const nlohmann::json::exception&) {
+        ok = false;  // the reader turned every event into a message; this is a safety net
+    }
+    if (!ok) detail::corrupt(where, reader.problem().empty() ? "header is not valid JSON" : reader.problem());
+
+    // Duplicate names (nlohmann's tree would keep the last one silently).
+    auto& names = reader.names();
+    std::sort(names.begin(), names.end());
+    const auto dup = std::adjacent_find(names.begin(), names.end());
+    if (dup != names.end()) detail::corrupt(where, "header has the key \"" + printable(*dup) + "\" twice");
+
     out.data_offset = static_cast<std::size_t>(8 + n);
     const std::size_t data_size = file_size - out.data_offset;
-    for (auto it = h.begin(); it != h.end(); ++it) {
-        const std::string& name = it.key();
-        const json& e = it.value();
-        if (name == "__metadata__") {
-            if (!e.is_object()) detail::corrupt(where, "__metadata__ is not an object");
-            for (auto m = e.begin(); m != e.end(); ++m) {
-                if (!m.value().is_string())
-                    detail::corrupt(where, "__metadata__ value of \"" + m.key() + "\" is not a string");
-                out.metadata[m.key()] = m.value().get<std::string>();
-            }
-            continue;
-        }
-        const std::string at = "tensor \"" + name + "\"";
-        if (!e.is_object()) detail::corrupt(where, at + " is not an object");
-        for (auto f = e.begin(); f != e.end(); ++f)
-            if (f.key() != "dtype" && f.key() != "shape" && f.key() != "data_offsets")
-                detail::corrupt(where, at + " has an unknown field \"" + f.key() + "\"");
-        if (!e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets"))
-            detail::corrupt(where, at + " lacks one of dtype, shape, data_offsets");
-        tensor_info t;
-        t.name = name;
-        if (!e["dtype"].is_string() || !parse_dtype(e["dtype"].get<std::string>(), t.type))
-            detail::corrupt(where, at + " has an unknown dtype " + e["dtype"].dump());
-        if (!e["shape"].is_array()) detail::corrupt(where, at + ": shape is not an array");
+    for (const tensor_info& t : out.tensors) {
+        const std::string at = "tensor \"" + printable(t.name) + "\"";
         std::size_t numel = 1;
-        for (const json& d : e["shape"]) {
-            t.shape.push_back(detail::json_size(d, where, at + ": a shape entry"));
-            if (!mul_fits(numel, t.shape.back(), numel)) detail::corrupt(where, at + ": shape overflows");
-        }
-        const json& off = e["data_offsets"];
-        if (!off.is_array() || off.size() != 2) detail::corrupt(where, at + ": data_offsets is not [begin, end]");
-        t.begin = detail::json_size(off[0], where, at + ": data_offsets[0]");
-        t.end = detail::json_size(off[1], where, at + ": data_offsets[1]");
+        for (std::size_t d : t.shape)
+            if (!mul_fits(numel, d, numel)) detail::corrupt(where, at + ": shape overflows");
         if (t.begin > t.end) detail::corrupt(where, at + ": data_offsets begin > end");
         if (t.end > data_size)
             detail::corrupt(where, at + ": data_offsets end " + std::to_string(t.end) + " is past the " +
@@ -311,7 +475,6 @@ inline safetensors_header parse_safetensors_header(const unsigned char* file, st
         if (!mul_fits(numel, size_of(t.type), bytes) || bytes != t.end - t.begin)
             detail::corrupt(where, at + " is " + t.describe() + " = " + std::to_string(bytes) +
                                        " bytes but its offsets span " + std::to_string(t.end - t.begin));
-        out.tensors.push_back(std::move(t));
     }
     std::sort(out.tensors.begin(), out.tensors.end(), [](const tensor_info& a, const tensor_info& b) {
         return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
@@ -319,7 +482,7 @@ inline safetensors_header parse_safetensors_header(const unsigned char* file, st
     std::size_t expect = 0;
     for (const tensor_info& t : out.tensors) {
         if (t.begin < expect)
-            detail::corrupt(where, "tensor \"" + t.name + "\" overlaps the tensor before it (offset " +
+            detail::corrupt(where, "tensor \"" + printable(t.name) + "\" overlaps the tensor before it (offset " +
                                        std::to_string(t.begin) + " < " + std::to_string(expect) + ")");
         if (t.begin > expect)
             detail::corrupt(where, "bytes " + std::to_string(expect) + ".." + std::to_string(t.begin) +
@@ -346,6 +509,11 @@ public:
         : path_(path), file_(path, m) {
         if (file_.size() == 0) detail::corrupt(path_, "file is empty");
         header_ = parse_safetensors_header(file_.data(), file_.size(), path_);
+        by_name_.resize(header_.tensors.size());
+        for (std::size_t i = 0; i < by_name_.size(); ++i)
+            by_name_[i] = i;
+        std::sort(by_name_.begin(), by_name_.end(),
+                  [this](std::size_t a, std::size_t b) { return header_.tensors[a].name < header_.tensors[b].name; });
     }
     safetensors_file(const safetensors_file&) = delete;
     safetensors_file& operator=(const safetensors_file&) = delete;
@@ -355,16 +523,18 @@ public:
     /// All tensors, sorted by their position in the file.
     const std::vector<tensor_info>& tensors() const noexcept { return header_.tensors; }
 
-    /// The tensor named `name`, or nullptr.
+    /// The tensor named `name`, or nullptr. O(log n): loaders look up every
+    /// tensor of files with 10^5 of them.
     const tensor_info* find(const std::string& name) const noexcept {
-        for (const tensor_info& t : header_.tensors)
-            if (t.name == name) return &t;
-        return nullptr;
+        const auto it = std::lower_bound(by_name_.begin(), by_name_.end(), name, [this](std::size_t i, const std::string& n) {
+            return header_.tensors[i].name < n;
+        });
+        return it != by_name_.end() && header_.tensors[*it].name == name ? &header_.tensors[*it] : nullptr;
     }
     /// The tensor named `name`; throws errc::invalid_argument if there is none.
     const tensor_info& at(const std::string& name) const {
         const tensor_info* t = find(name);
-        if (!t) sqllm::detail::fail(errc::invalid_argument, path_ + ": no tensor named \"" + name + "\"");
+        if (!t) sqllm::detail::fail(errc::invalid_argument, path_ + ": no tensor named \"" + printable(name) + "\"");
         return *t;
     }
     /// The tensor's bytes, in place (no alignment guarantee beyond 1).
@@ -377,10 +547,10 @@ public:
     template <class T>
     void copy_to(const tensor_info& t, span<T> out) const {
         if (t.type != dtype_of<T>::value)
-            sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + t.name + "\" is " + t.describe() +
+            sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + printable(t.name) + "\" is " + t.describe() +
                                                           ", expected " + to_string(dtype_of<T>::value));
         if (out.size() != t.numel())
-            sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + t.name + "\" has " +
+            sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + printable(t.name) + "\" has " +
                                                           std::to_string(t.numel()) + " elements, the destination " +
                                                           std::to_string(out.size()));
         if (t.bytes()) std::memcpy(out.data(), bytes(t).data(), t.bytes());
@@ -397,7 +567,7 @@ public:
     /// elements), exactly. Throws errc::shape_mismatch for other dtypes.
     void to_float(const tensor_info& t, span<float> out) const {
         if (out.size() != t.numel())
-            sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + t.name + "\" has " +
+            sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + printable(t.name) + "\" has " +
                                                           std::to_string(t.numel()) + " elements, the destination " +
                                                           std::to_string(out.size()));
         const unsigned char* p = bytes(t).data();
@@ -412,7 +582,7 @@ public:
                 convert<bfloat16>(p, out);
                 return;
             default:
-                sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + t.name + "\" is " + t.describe() +
+                sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + printable(t.name) + "\" is " + t.describe() +
                                                               ", not a floating-point type (F32, F16, BF16)");
         }
     }
@@ -450,6 +620,7 @@ private:
     std::string path_;
     mapped_file file_;  // owns the mapping: a constructor that throws after mapping still unmaps
     safetensors_header header_;
+    std::vector<std::size_t> by_name_;  // indices of header_.tensors sorted by name, for find()
 };
 
 }  // namespace io

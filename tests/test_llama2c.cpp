@@ -374,6 +374,10 @@ TEST_CASE("read_llama2c_tokenizer reads tok512 and rejects malformed files", "[l
     CHECK(throws(file(4, 5, 0.0f), 259, errc::corrupt_data));   // longer than max_token_length
     CHECK(throws(i32(0x7FFFFFFF) + f32(0.0f) + i32(0x7FFFFFFF), 259, errc::corrupt_data));  // huge, no data
     CHECK(throws(file(4, 1, std::numeric_limits<float>::quiet_NaN()), 259, errc::non_finite));
+    // Regression: the reader allocated vocab_size pieces before reading any
+    // (579 MiB for an 8-byte file; std::bad_alloc, not sqllm::error, past that).
+    CHECK(throws(i32(4) + f32(0.0f), std::numeric_limits<int>::max(), errc::corrupt_data));
+    CHECK(throws(i32(4) + f32(0.0f) + i32(1), 20000000, errc::corrupt_data));
 }
 
 TEST_CASE("encode reproduces calib.u16 and dev.u16 from the text, story by story", "[llama2c][tokenizer]") {

@@ -263,6 +263,12 @@ inline llama2c_tokenizer read_llama2c_tokenizer(const std::string& path, int voc
     if (max_len <= 0)
         throw sqllm::error(sqllm::errc::corrupt_data,
                            path + ": max_token_length " + std::to_string(max_len) + " is not positive");
+    // Each token takes at least 8 bytes (score, length): a vocab_size the
+    // file cannot hold is refused before anything is allocated for it.
+    if (static_cast<std::uint64_t>(vocab_size) > static_cast<std::uint64_t>(file_size - 4) / 8)
+        throw sqllm::error(sqllm::errc::corrupt_data,
+                           path + ": " + std::to_string(file_size) + " bytes cannot hold " + std::to_string(vocab_size) +
+                               " tokens of at least 8 bytes each (is vocab_size right?)");
     std::vector<std::string> pieces(static_cast<std::size_t>(vocab_size));
     std::vector<float> scores(static_cast<std::size_t>(vocab_size));
     for (int i = 0; i < vocab_size; ++i) {

@@ -8,7 +8,10 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <csignal>
+#include <cstring>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "catch.hpp"
@@ -169,6 +172,52 @@ TEST_CASE("safetensors files read into memory instead of mapped", "[safetensors]
     REQUIRE(f.read<float>(f.at("a")) == v);
     f.release(f.at("a"));  // a hint; a no-op on memory that is not mapped
     REQUIRE(f.read<float>(f.at("a")) == v);
+}
+
+TEST_CASE("a file truncated while in use: SIGBUS when mapped, intact when read (the documented stance)",
+          "[safetensors][resources]") {
+    temp_path out("truncated.safetensors");
+    const std::vector<float> v(1 << 16, 2.5f);  // 256 KiB: many pages past the cut
+    {
+        safetensors_writer w(out.path);
+        w.add<float>("a", {v.size()}, v);
+        w.finish();
+    }
+    // In a child, so that the mapped case can die as documented.
+    const auto run = [&](mapped_file::mode m) {
+        std::fflush(nullptr);
+        const pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            int code = 3;
+            try {
+                const safetensors_file f(out.path, m);
+                if (::truncate(out.path.c_str(), 4096) != 0) ::_exit(4);  // another process shrinks the file
+                const auto b = f.bytes(f.at("a"));
+                float last = 0;
+                std::memcpy(&last, b.data() + b.size() - sizeof(float), sizeof(float));
+                code = last == 2.5f ? 0 : 5;
+            } catch (...) {
+                code = 6;
+            }
+            ::_exit(code);
+        }
+        int status = 0;
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+        return status;
+    };
+    const int read_status = run(mapped_file::mode::read);
+    CHECK(WIFEXITED(read_status));
+    CHECK(WEXITSTATUS(read_status) == 0);  // read mode: the bytes were copied before the cut
+    {  // restore the file for the mapped case
+        safetensors_writer w(out.path);
+        w.add<float>("a", {v.size()}, v);
+        w.finish();
+    }
+    const int map_status = run(mapped_file::mode::map);
+    // Mapped: the lost pages raise SIGBUS (sanitizer runtimes catch it and exit non-zero).
+    CHECK(((WIFSIGNALED(map_status) && WTERMSIG(map_status) == SIGBUS) ||
+           (WIFEXITED(map_status) && WEXITSTATUS(map_status) != 0 && WEXITSTATUS(map_status) != 5)));
 }
 
 TEST_CASE("safetensors writer leaves nothing behind unless finished", "[safetensors]") {

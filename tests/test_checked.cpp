@@ -160,3 +160,12 @@ TEST_CASE("narrow CSR index types: no silent truncation on import, quantize or e
     const std::string me = message_of([&] { sparse_format_traits<wide>::to_reference(big, 1, out); });
     CHECK(me.find(std::to_string(p31 + 5)) != std::string::npos);
 }
+
+TEST_CASE("quantize with a sparse part: columns past 2^32 are refused, not truncated", "[checked]") {
+    const float w = 1.0f;
+    quantize_options o;
+    o.sparse.outlier_fraction = 0.01;
+    const std::string m = message_of([&] { (void)quantize<3>(matrix_view<const float>(&w, 1, p32 + 2), {}, o); });
+    CHECK(m.find("out of range") != std::string::npos);
+    CHECK(m.find(std::to_string(p32 + 1)) != std::string::npos);
+}

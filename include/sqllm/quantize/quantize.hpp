@@ -181,6 +181,8 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
     detail::require(rows > 0 && cols > 0 && W.data() != nullptr, errc::invalid_argument,
                     "quantize needs a non-empty weight matrix");
     (void)checked_mul(rows, cols, "quantize: weight matrix size (rows × cols)");  // the mask indexes r·cols + c
+    if (opt.sparse.enabled())  // kept entries carry 32-bit columns (sparse_row_entries)
+        (void)checked_narrow<std::uint32_t>(cols - 1, "quantize: the sparse part's column index");
     if (!S.empty() && (S.rows() != rows || S.cols() != cols))
         detail::fail(errc::shape_mismatch, "sensitivity is " + detail::to_string(S.rows()) + " × " +
                                                detail::to_string(S.cols()) + ", weights are " +

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 #include <csignal>
+#include <dirent.h>
 #include <cstring>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -24,6 +25,19 @@ using sqllm_test::throws_code;
 
 namespace {
 
+/// The writer's temporaries for `path`: `<path>.sqllm-tmp.<pid>.<hex>`.
+std::vector<std::string> temporaries_of(const std::string& path) {
+    std::vector<std::string> out;
+    const std::size_t slash = path.find_last_of('/');
+    const std::string dir = path.substr(0, slash), prefix = path.substr(slash + 1) + ".sqllm-tmp.";
+    if (DIR* d = ::opendir(dir.c_str())) {
+        while (const dirent* e = ::readdir(d))
+            if (std::string(e->d_name).compare(0, prefix.size(), prefix) == 0) out.push_back(dir + "/" + e->d_name);
+        ::closedir(d);
+    }
+    return out;
+}
+
 /// A fresh path in the temporary directory, removed (with the writer's
 /// temporaries) when the guard dies.
 struct temp_path {
@@ -32,8 +46,9 @@ struct temp_path {
         : path((std::getenv("TMPDIR") ? std::string(std::getenv("TMPDIR")) : std::string("/tmp")) + "/sqllm_test_" +
                std::to_string(::getpid()) + "_" + stem) {}
     ~temp_path() {
-        for (const char* suffix : {"", ".spool", ".partial"})
-            std::remove((path + suffix).c_str());
+        std::remove(path.c_str());
+        for (const std::string& t : temporaries_of(path))
+            std::remove(t.c_str());
     }
 };
 
@@ -93,8 +108,7 @@ TEST_CASE("safetensors round trip of every supported dtype, with metadata", "[sa
         w.finish();
     }
     REQUIRE(exists(out.path));
-    REQUIRE_FALSE(exists(out.path + ".spool"));
-    REQUIRE_FALSE(exists(out.path + ".partial"));
+    REQUIRE(temporaries_of(out.path).empty());
 
     safetensors_file f(out.path);
     REQUIRE(f.metadata().at("format") == "pt");
@@ -226,11 +240,10 @@ TEST_CASE("safetensors writer leaves nothing behind unless finished", "[safetens
         safetensors_writer w(out.path);
         const std::vector<float> v(1000, 1.0f);
         w.add<float>("a", {1000}, v);
-        REQUIRE(exists(out.path + ".spool"));
+        REQUIRE(temporaries_of(out.path).size() == 2);  // the spool and the file to be renamed
     }  // destroyed without finish(), as on an exception
     REQUIRE_FALSE(exists(out.path));
-    REQUIRE_FALSE(exists(out.path + ".spool"));
-    REQUIRE_FALSE(exists(out.path + ".partial"));
+    REQUIRE(temporaries_of(out.path).empty());
 
     safetensors_writer w(out.path);
     const std::vector<float> v(4, 1.0f);

@@ -62,6 +62,13 @@ expect_error "nothing selected" "no tensor to quantize" "$model" -o "$out" --inc
 expect_error "bad regex" "regular expression" "$model" -o "$out" --exclude '('
 expect_error "output directory missing" "cannot create" "$model" -o "$work/no/such/dir.safetensors"
 expect_error "output is input" "overwrite the input" "$work/syn.safetensors" -o "$work/syn.safetensors"
+expect_error "outliers=1e-400 underflows" "too small" "$model" -o "$out" --sparsity outliers=1e-400
+expect_error "sensitive=1e-400 underflows" "too small" "$model" -o "$out" --sparsity sensitive=1e-400,outliers=1%
+expect_error "a denormal percentage" "too small" "$model" -o "$out" --sparsity outliers=1e-310%
+expect_error "a bare P that underflows" "too small" "$model" -o "$out" --sparsity 1e-400
+expect_error "hex fraction" "not a fraction" "$model" -o "$out" --sparsity outliers=0x1p-3
+"$quantize" "$model" -o "$out" --sparsity outliers=0,sensitive=0 -q || fail "outliers=0 (an explicit zero) was refused"
+rm -f "$out"
 
 # --- bad files -----------------------------------------------------------------
 head -c 500000 "$model" >"$work/truncated.bin"

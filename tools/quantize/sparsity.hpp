@@ -2,8 +2,10 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <string>
 
 #include <sqllm/error.hpp>
@@ -11,7 +13,11 @@
 
 namespace sqllm_tool {
 
-/// "0.05%" → 0.0005, "0.004" → 0.004; throws on anything else or outside [0, 1).
+/// "0.05%" → 0.0005, "0.004" → 0.004; throws on anything else or outside
+/// [0, 1). A decimal number only (digits, an optional fraction and exponent,
+/// then an optional %). A nonzero number too small for a normal double
+/// (1e-400 parses to 0, 1e-310 to a denormal) is an error, not a silent 0:
+/// "0" is the way to say none.
 inline double parse_fraction(const std::string& text, const std::string& what) {
     std::string t = text;
     double scale = 1;
@@ -19,11 +25,33 @@ inline double parse_fraction(const std::string& text, const std::string& what) {
         t.pop_back();
         scale = 0.01;
     }
-    char* end = nullptr;
-    const double v = t.empty() ? -1 : std::strtod(t.c_str(), &end) * scale;
-    if (t.empty() || *end != '\0' || !(v >= 0 && v < 1))
-        throw sqllm::error(sqllm::errc::invalid_argument,
-                           what + " \"" + text + "\" is not a fraction in [0, 1) such as 0.004 or 0.40%");
+    const auto bad = [&](const std::string& why) {
+        throw sqllm::error(sqllm::errc::invalid_argument, what + " \"" + text + "\" " + why);
+    };
+    const std::string usage = "is not a fraction in [0, 1) such as 0.004 or 0.40%";
+    // The grammar, checked by hand: strtod alone also takes " 1", "0x1p-3", "inf".
+    std::size_t i = 0, mantissa_digits = 0;
+    bool nonzero = false;
+    if (i < t.size() && t[i] == '+') ++i;
+    for (; i < t.size() && std::isdigit(static_cast<unsigned char>(t[i])); ++i, ++mantissa_digits)
+        nonzero = nonzero || t[i] != '0';
+    if (i < t.size() && t[i] == '.')
+        for (++i; i < t.size() && std::isdigit(static_cast<unsigned char>(t[i])); ++i, ++mantissa_digits)
+            nonzero = nonzero || t[i] != '0';
+    if (mantissa_digits == 0) bad(usage);
+    if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+        ++i;
+        if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+        std::size_t exponent_digits = 0;
+        for (; i < t.size() && std::isdigit(static_cast<unsigned char>(t[i])); ++i)
+            ++exponent_digits;
+        if (exponent_digits == 0) bad(usage);
+    }
+    if (i != t.size()) bad(usage);
+    const double v = std::strtod(t.c_str(), nullptr) * scale;
+    if (!(v >= 0 && v < 1)) bad(usage);
+    if (nonzero && !(v >= std::numeric_limits<double>::min()))
+        bad("is too small: it would round to 0 (write 0 for none)");
     return v;
 }
 
@@ -40,6 +68,9 @@ inline sqllm::sparse_options parse_sparsity(const std::string& text) {
     if (text == "none") return o;
     if (text.find('=') == std::string::npos) {
         const double p = parse_fraction(text, "--sparsity");
+        if (p > 0 && !(p / 9 >= std::numeric_limits<double>::min()))
+            throw sqllm::error(sqllm::errc::invalid_argument,
+                               "--sparsity \"" + text + "\" is too small: its sensitive part would round to 0");
         o.sensitive_fraction = p / 9;
         o.outlier_fraction = p - o.sensitive_fraction;
         return o;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # sqllm-quantize end to end: a good run on the real model and on synthetic
 # safetensors, then every kind of bad input: a clear message, a non-zero
-# exit, and no output file (nor temporaries) left behind.
+# exit, and no output file (nor temporaries) left behind; then the file-safety
+# rules (docs/CLI.md): outputs that are an input under another name, outputs
+# that cannot be written, signals, `ulimit -f`, stale temporaries.
 #
 #   test_quantize_cli.sh SQLLM_QUANTIZE MAKE_SAFETENSORS DATA_DIR [--memory]
 # --memory adds the bounded-memory check (skipped under sanitizers, whose
@@ -14,6 +16,11 @@ failures=0
 
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
+# Temporary files in a directory: the writer's own pattern, and the fixed
+# names older versions used.
+temporaries() { ls -a "${1:-$work}" | grep -E '\.sqllm-tmp\.|\.(spool|partial)$'; }
+no_temporaries() { [ -z "$(temporaries "${2:-$work}")" ] || fail "$1: temporary files left behind: $(temporaries "${2:-$work}" | tr '\n' ' ')"; }
+
 # expect_error NAME "message fragment" ARGS... : non-zero exit, the message, no output.
 expect_error() {
   local name=$1 fragment=$2
@@ -25,7 +32,7 @@ expect_error() {
   fi
   grep -qF -- "$fragment" "$work/stderr" "$work/stdout" || { fail "$name: no \"$fragment\" in:"; cat "$work/stderr" >&2; }
   [ ! -e "$out" ] || fail "$name: an output file was written"
-  [ -z "$(ls "$work" | grep -E '\.(spool|partial)$')" ] || fail "$name: temporary files left behind"
+  no_temporaries "$name"
 }
 
 model=$data/stories260K.bin
@@ -98,7 +105,141 @@ wait $pid
 status=$?
 [ $status -eq 130 ] || fail "interrupted run: exit status $status, expected 130"
 [ ! -e "$out" ] || fail "interrupted run: an output file was written"
-[ -z "$(ls "$work" | grep -E '\.(spool|partial)$')" ] || fail "interrupted run: temporary files left behind"
+no_temporaries "interrupted run"
+
+# --- outputs that are an input by another name: refused by device and inode ----
+cp "$work/syn.safetensors" "$work/in.safetensors"
+before=$(cksum <"$work/in.safetensors")
+( cd "$work" && "$quantize" in.safetensors -o ./in.safetensors -q 2>"$work/stderr" ) && fail "-o ./INPUT: exit status 0"
+grep -q "overwrite the input" "$work/stderr" || fail "-o ./INPUT: no clear message: $(cat "$work/stderr")"
+ln "$work/in.safetensors" "$work/hardlink.safetensors"
+expect_error "output is a hard link to the input" "overwrite the input" "$work/in.safetensors" -o "$work/hardlink.safetensors"
+ln -s in.safetensors "$work/symlink.safetensors"
+expect_error "output is a symlink to the input" "overwrite the input" "$work/in.safetensors" -o "$work/symlink.safetensors"
+expect_error "output is the sensitivities" "overwrite the --sensitivity" "$work/syn.safetensors" -o "$work/./sens.safetensors" --sensitivity "$work/sens.safetensors"
+expect_error "report is the input" "overwrite the input" "$work/in.safetensors" -o "$out" --report "$work/hardlink.safetensors"
+expect_error "report is the output" "overwrite the output" "$work/in.safetensors" -o "$out" --report "$work/./out.safetensors"
+[ "$(cksum <"$work/in.safetensors")" = "$before" ] || fail "the input was modified"
+rm -f "$work/hardlink.safetensors" "$work/symlink.safetensors"
+
+# --- outputs that cannot be written: refused before any work --------------------
+# (big.safetensors takes seconds to quantize with lloyd: a refusal within a
+# second came before the work.)
+mkdir "$work/adir"
+fast_error() {
+  local name=$1 fragment=$2
+  shift 2
+  local t0 t1
+  t0=$(date +%s%N)
+  expect_error "$name" "$fragment" "$@"
+  t1=$(date +%s%N)
+  [ $(((t1 - t0) / 1000000)) -lt 1500 ] || fail "$name: refused only after $(((t1 - t0) / 1000000)) ms of work"
+}
+fast_error "output is a directory" "adir: is a directory" "$work/big.safetensors" -o "$work/adir" --method lloyd
+fast_error "output directory missing (fast)" "no/such" "$work/big.safetensors" -o "$work/no/such/x.safetensors" --method lloyd
+fast_error "report is a directory" "adir: is a directory" "$work/big.safetensors" -o "$out" --report "$work/adir" --method lloyd
+fast_error "report directory missing" "no/r.json" "$work/big.safetensors" -o "$out" --report "$work/no/r.json" --method lloyd
+no_temporaries "refused outputs" "$work/adir"
+
+# The report's directory disappears during the run: the report cannot be
+# renamed into place, so the model is not either (both or neither).
+"$make" "$work/one.safetensors" l0.weight:F16:2048x2048
+mkdir "$work/rdir"
+"$quantize" "$work/one.safetensors" -o "$out" --method lloyd --bits 4 --threads 1 -q --report "$work/rdir/r.json" \
+  2>"$work/stderr" &
+pid=$!
+sleep 0.3
+rm -rf "$work/rdir"
+wait $pid && fail "report directory removed: exit status 0"
+[ ! -e "$out" ] || fail "report directory removed: the model was written without its report"
+grep -q "r.json" "$work/stderr" || fail "report directory removed: no message naming the report: $(cat "$work/stderr")"
+no_temporaries "report directory removed"
+
+# --- look-alike files are neither followed nor deleted --------------------------
+la=$work/la
+mkdir "$la"
+echo precious >"$work/victim"
+ln -s "$work/victim" "$la/o.safetensors.spool"
+ln -s "$work/victim" "$la/o.safetensors.partial"
+echo "someone's" >"$la/r.json.spool"
+echo "someone's" >"$la/r.json.partial"
+"$quantize" "$work/syn.safetensors" -o "$la/o.safetensors" --report "$la/r.json" -q || fail "run beside look-alikes"
+[ "$(cat "$work/victim")" = precious ] || fail "a symlink at <out>.spool/.partial was followed"
+[ -L "$la/o.safetensors.spool" ] && [ -L "$la/o.safetensors.partial" ] || fail "symlinks at <out>.spool/.partial were removed"
+[ -s "$la/o.safetensors" ] && [ -s "$la/r.json" ] || fail "no output beside look-alikes"
+rm -f "$la/o.safetensors" "$la/r.json"
+"$quantize" "$work/syn.safetensors" -o "$la/o.safetensors" --report "$la/r.json" --sparsity nonsense -q 2>/dev/null \
+  && fail "bad sparsity accepted"
+(ulimit -f 20; exec "$quantize" "$model" -o "$la/o.safetensors" --report "$la/r.json" -q 2>/dev/null) \
+  && fail "ulimit -f 20: exit status 0"
+[ "$(cat "$la/r.json.spool")" = "someone's" ] && [ "$(cat "$la/r.json.partial")" = "someone's" ] \
+  || fail "a failed run deleted <file>.spool/.partial it did not create"
+[ -L "$la/o.safetensors.spool" ] && [ -L "$la/o.safetensors.partial" ] || fail "a failed run deleted symlinks it did not create"
+[ -z "$(ls "$la" | grep -F .sqllm-tmp.)" ] || fail "look-alikes: temporaries left behind"
+[ "$(cat "$work/victim")" = precious ] || fail "a symlink at <out>.spool/.partial was followed"
+
+# --- signals: SIGTERM, SIGHUP and a second SIGINT leave no temporary ------------
+# Two 2048x2048 tensors, lloyd, one thread: seconds a tensor, so the run is
+# still in its first tensor when the signal comes (a first SIGINT waits for
+# the tensor's end; the second must not).
+"$make" "$work/sig.safetensors" l0.weight:F16:2048x2048 l1.weight:F16:2048x2048
+wait_for_temporaries() {
+  for _ in $(seq 200); do
+    [ -n "$(temporaries "$work")" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+for sig in TERM HUP INT2; do
+  rm -f "$out"
+  "$quantize" "$work/sig.safetensors" -o "$out" --report "$work/sig.json" --method lloyd --bits 4 --threads 1 -q \
+    2>"$work/stderr" &
+  pid=$!
+  wait_for_temporaries || fail "SIG$sig: the run made no temporaries"
+  sleep 0.2
+  if [ $sig = INT2 ]; then
+    kill -INT $pid
+    sleep 0.2
+    kill -INT $pid
+  else
+    kill -$sig $pid
+  fi
+  wait $pid
+  status=$?
+  case $sig in TERM) want=143 ;; HUP) want=129 ;; INT2) want=130 ;; esac
+  [ $status -eq $want ] || fail "SIG$sig: exit status $status, expected $want"
+  grep -q "temporary files removed" "$work/stderr" || fail "SIG$sig: no message: $(cat "$work/stderr")"
+  [ ! -e "$out" ] && [ ! -e "$work/sig.json" ] || fail "SIG$sig: an output was written"
+  no_temporaries "SIG$sig"
+done
+
+# --- SIGXFSZ: a file over `ulimit -f` fails the write with a clear message ------
+# (stories260K's output is about 400 KiB; 100 blocks are 100 KiB in bash.)
+(ulimit -f 100; exec "$quantize" "$model" -o "$out" --report "$work/x.json" -q 2>"$work/stderr")
+status=$?
+[ $status -eq 1 ] || fail "ulimit -f: exit status $status, expected 1 (not killed by SIGXFSZ)"
+grep -q "File too large" "$work/stderr" || fail "ulimit -f: no 'File too large': $(cat "$work/stderr")"
+grep -q "out.safetensors.sqllm-tmp" "$work/stderr" || fail "ulimit -f: the message does not name the file written"
+[ ! -e "$out" ] && [ ! -e "$work/x.json" ] || fail "ulimit -f: an output was written"
+no_temporaries "ulimit -f"
+
+# --- stale temporaries: a dead run's are removed at startup, a live run's kept --
+sh -c 'exit 0' &
+dead=$!
+wait $dead
+sleep 30 &
+live=$!
+echo stale >"$out.sqllm-tmp.$dead.0123456789abcdef"
+echo live >"$out.sqllm-tmp.$live.0123456789abcdef"
+echo other >"$work/other.sqllm-tmp.$dead.0123456789abcdef"
+"$quantize" "$work/syn.safetensors" -o "$out" 2>"$work/stderr" >/dev/null || fail "run with stale temporaries"
+[ ! -e "$out.sqllm-tmp.$dead.0123456789abcdef" ] || fail "a dead run's temporary was not removed"
+grep -qF "removed $out.sqllm-tmp.$dead" "$work/stderr" || fail "the removal was not reported: $(cat "$work/stderr")"
+[ "$(cat "$out.sqllm-tmp.$live.0123456789abcdef")" = live ] || fail "a live run's temporary was removed"
+[ -e "$work/other.sqllm-tmp.$dead.0123456789abcdef" ] || fail "another output's temporary was removed"
+kill $live
+wait $live 2>/dev/null
+rm -f "$out.sqllm-tmp.$live.0123456789abcdef" "$work/other.sqllm-tmp.$dead.0123456789abcdef" "$out"
 
 # --- memory proportional to one tensor -----------------------------------------
 if [ "$memory" = "--memory" ]; then

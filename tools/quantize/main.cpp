@@ -6,8 +6,18 @@
 //                  [--lut f32|f16] [--threads N] [--include RE] [--exclude RE] [--report JSON] [--quiet]
 //
 // Memory: one tensor at a time (its float copy, its sensitivity, the
-// quantizer's scratch); the output is spooled to disk and renamed into place
-// only when complete, so an error or Ctrl-C never leaves a partial file.
+// quantizer's scratch); the output is spooled to disk.
+//
+// Files (docs/CLI.md): the model and the --report are written to temporaries
+// beside them (`<out>.sqllm-tmp.<pid>.<random>`, created O_EXCL, never
+// following a link) and renamed into place only when both are complete, the
+// report first and the model last. Before any work the outputs are checked:
+// not the input, the sensitivities or each other under another name (device
+// and inode), not a directory, in a directory that exists and takes a new
+// file. An error, Ctrl-C (once: stop between tensors; twice: at once),
+// SIGTERM, SIGHUP, SIGPIPE or `ulimit -f` (SIGXFSZ is ignored: the write
+// fails with EFBIG) leaves no temporary and no output; SIGKILL leaves its
+// temporaries, which the next run for the same output removes.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <sqllm/io/quantized_checkpoint.hpp>
@@ -16,16 +26,15 @@
 
 #include <sys/resource.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
-#include <fstream>
+#include <optional>
 #include <regex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "file_safety.hpp"
 #include "model_source.hpp"
 #include "progress.hpp"
 #include "sparsity.hpp"
@@ -35,15 +44,10 @@ namespace {
 namespace sio = sqllm::io;
 using sqllm_tool::progress;
 
-volatile std::sig_atomic_t interrupted = 0;  // set by the signal handler only
+using sqllm_tool::interrupted;  // set by the first SIGINT (file_safety.hpp)
 
-/// Thrown between tensors after SIGINT/SIGTERM; unwinding discards the output.
+/// Thrown between tensors after the first SIGINT; unwinding discards the output.
 struct interrupted_run {};
-
-extern "C" void on_interrupt(int sig) {
-    interrupted = 1;
-    std::signal(sig, SIG_DFL);  // a second Ctrl-C stops at once (the temporary files may then remain)
-}
 
 struct settings {
     std::string input, output, sensitivity, report;
@@ -156,8 +160,7 @@ void print_summary(const std::vector<layer_stats>& layers, std::size_t other_byt
                 human_bytes(static_cast<double>(peak_rss_bytes())).c_str());
 }
 
-void write_report(const std::string& path, const settings& s, const std::vector<layer_stats>& layers,
-                  double seconds) {
+std::string report_json(const settings& s, const std::vector<layer_stats>& layers, double seconds) {
     nlohmann::ordered_json j;
     j["input"] = s.input;
     j["output"] = s.output;
@@ -188,14 +191,33 @@ void write_report(const std::string& path, const settings& s, const std::vector<
                   {"bytes", bytes},
                   {"nnz", nnz},
                   {"bits_per_weight", weights ? 8.0 * static_cast<double>(bytes) / static_cast<double>(weights) : 0.0}};
-    std::ofstream f(path);
-    f << j.dump(2) << "\n";
-    if (!f) throw sqllm::error(sqllm::errc::io_error, path + ": cannot write the report");
+    return j.dump(2) + "\n";
+}
+
+/// Every file written must be distinct from every file read and from each
+/// other, by device and inode (a "./" spelling, a hard link or a symlink is
+/// the same file), before anything is created.
+void check_paths(const settings& s) {
+    using sqllm_tool::require_distinct;
+    require_distinct("the output", s.output, "input", s.input);
+    require_distinct("the output", s.output, "--sensitivity file", s.sensitivity);
+    require_distinct("--report", s.report, "input", s.input);
+    require_distinct("--report", s.report, "--sensitivity file", s.sensitivity);
+    require_distinct("--report", s.report, "output", s.output);
+}
+
+/// Temporaries that killed runs (SIGKILL, a crash) left for these outputs.
+void remove_stale_temporaries(const settings& s) {
+    for (const std::string& target : {s.output, s.report}) {
+        if (target.empty()) continue;
+        for (const std::string& f : sio::temporary_output::remove_stale(target))
+            if (!s.quiet)
+                std::fprintf(stderr, "sqllm-quantize: removed %s, left by a run that no longer exists\n", f.c_str());
+    }
 }
 
 int run(const settings& s) {
     const auto t0 = progress::clock::now();
-    if (s.output == s.input) throw sqllm::error(sqllm::errc::invalid_argument, "the output would overwrite the input");
     sqllm::quantize_options opt;
     if (s.method == "exact") opt.method = sqllm::lut_method::exact;
     else if (s.method == "lloyd") opt.method = sqllm::lut_method::lloyd;
@@ -210,6 +232,27 @@ int run(const settings& s) {
         throw sqllm::error(sqllm::errc::invalid_argument,
                            std::string("--include/--exclude: bad regular expression: ") + e.what());
     }
+
+    // The outputs, before any work: same-file checks, what killed runs left,
+    // then the temporaries themselves (creating them is the real test that
+    // the directories exist and take new files), registered for the signal
+    // handlers with those signals held off until they are.
+    check_paths(s);
+    remove_stale_temporaries(s);
+    sqllm_tool::cleanup_list cleanup;  // declared first: unregisters after the files are gone
+    std::optional<sio::safetensors_writer> out_file;
+    std::optional<sio::temporary_output> report;
+    {
+        const sqllm_tool::signals_blocked hold;
+        out_file.emplace(s.output);
+        cleanup.add(out_file->spool_file());
+        cleanup.add(out_file->output_file());
+        if (!s.report.empty()) {
+            report.emplace(s.report);
+            cleanup.add(*report);
+        }
+    }
+    sio::safetensors_writer& out = *out_file;
 
     const auto model = sqllm_tool::open_model(s.input);
     const auto& tensors = model->tensors();
@@ -265,7 +308,6 @@ int run(const settings& s) {
                            "--sparsity keeps sensitive weights but no --sensitivity file was given");
     }
 
-    sio::safetensors_writer out(s.output);
     for (const auto& kv : model->metadata())
         out.set_metadata(kv.first, kv.second);
     namespace keys = sio::checkpoint_keys;
@@ -324,10 +366,19 @@ int run(const settings& s) {
         stats.push_back(st);
     }
     if (interrupted) throw interrupted_run{};
-    out.finish();
+    // Both files complete as temporaries, then both renamed: the report
+    // first, the model last, so a model never appears when anything failed.
+    out.prepare();
     const double seconds = progress::seconds_since(t0);
+    if (report) {
+        const std::string text = report_json(s, stats, seconds);
+        report->write(text.data(), text.size());
+        report->seal();
+    }
+    if (interrupted) throw interrupted_run{};
+    if (report) report->commit();
+    out.commit();
     if (!s.quiet) print_summary(stats, other_bytes, seconds);
-    if (!s.report.empty()) write_report(s.report, s, stats, seconds);
     return 0;
 }
 
@@ -364,8 +415,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e);
     }
-    std::signal(SIGINT, on_interrupt);
-    std::signal(SIGTERM, on_interrupt);
+    sqllm_tool::install_signal_handlers();
     try {
         return run(s);
     } catch (const interrupted_run&) {

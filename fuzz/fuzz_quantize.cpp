@@ -9,9 +9,10 @@
 //   numbers of many magnitudes, or NaN, ±Inf, ±FLT_MAX, denormals, -0, raw).
 // Invariants: only sqllm::error escapes; otherwise every value dequantizes
 // to a finite float, the LUT is sorted, every dense weight has its nearest
-// LUT entry, every kept (sparse) weight w comes back as dense + sparse == w
-// (the documented exception: at most one ulp of w when no float residual
-// reaches w exactly), and a chunked, out-of-order executor changes nothing.
+// LUT entry (by float distance), every kept (sparse) weight w comes back as
+// dense + sparse == w (the documented exception: at most one ulp of w when
+// no float residual reaches w exactly), and a chunked, out-of-order executor
+// changes nothing.
 #include <sqllm/sqllm.hpp>
 
 #include <cfloat>
@@ -145,8 +146,10 @@ void run(sqllm_fuzz::reader& in) {
                                  sqllm_fuzz::num(deq[r * cols + c]) + " from weight " +
                                  sqllm_fuzz::num(W[r * cols + c]));
             if (kept[r * cols + c]) continue;
-            const double w = W[r * cols + c];
-            const double got = std::fabs(w - lut_value_traits<Lut>::to_float(lut[v.code(r, c)]));
+            // Nearest as the quantizer defines it: float distances (nearest.hpp),
+            // so a tie after rounding may go either way.
+            const float w = W[r * cols + c];
+            const float got = std::fabs(w - lut_value_traits<Lut>::to_float(lut[v.code(r, c)]));
             for (int k = 0; k < K; ++k)
                 if (std::fabs(w - lut_value_traits<Lut>::to_float(lut[k])) < got)
                     finding("dense weight (" + std::to_string(r) + ", " + std::to_string(c) + ") = " +

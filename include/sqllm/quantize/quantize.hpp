@@ -51,11 +51,14 @@ struct quantize_report {
     sparse_report sparse;
     double weighted_error = 0;  ///< Σ s·(w − dense)² over the dense positions (s = 1 without sensitivities)
     double squared_error = 0;   ///< Σ (w − (dense + sparse))² over all positions
-    /// Kept weights that dense + sparse does not give back exactly in float.
-    /// 0 with a float CSR whenever the row's LUT has 0 or an entry of the
-    /// weight's sign and at most its magnitude; otherwise (a tiny kept
-    /// weight among large centroids, or a half/bfloat16 CSR value type that
-    /// cannot carry the residual) the nearest residual is stored.
+    /// Kept weights that dense + sparse does not give back exactly in float
+    /// (the nearest sum is stored). With a float CSR a weight is always exact
+    /// when its row's LUT has 0 or an entry within a factor 2 of it
+    /// (Sterbenz), and almost always when it has an entry of its sign and
+    /// smaller magnitude (all but a tie case: w − entry exactly halfway
+    /// between two floats of w's binade, w's last bit odd). Inexact ones are
+    /// tiny weights among large centroids, and residuals a half/bfloat16 CSR
+    /// value type cannot carry.
     std::size_t kept_inexact = 0;
     double kept_max_error = 0;  ///< max |w − (dense + sparse)| over the kept weights
 };
@@ -64,10 +67,10 @@ namespace detail {
 
 /// The float residual v of a kept weight w over its dense value c: one with
 /// fl(c + v) == w when such a float exists, otherwise the one nearest to
-/// that. One exists when c is 0 or has w's sign and |c| <= |w| (then
-/// |v| <= |w|, so floats near w − c are at least as dense as those near w),
-/// or when c/2 <= w <= 2c (Sterbenz: w − c is exact). w − c can overflow
-/// (|w| near FLT_MAX, c of the other sign): then v is not finite.
+/// that. One exists when c is 0 or c/2 <= w <= 2c (Sterbenz: w − c is
+/// exact), and when c has w's sign and |c| <= |w| but for one tie case
+/// (floats near w − c are then at least as dense as those near w). w − c
+/// can overflow (|w| near FLT_MAX, c of the other sign): then v is not finite.
 inline float exact_residual(float w, float c) {
     float v = w - c, best = v;
     if (!std::isfinite(v)) return v;

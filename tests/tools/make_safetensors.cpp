@@ -3,14 +3,15 @@
 //   make_safetensors OUT NAME:DTYPE:SHAPE[:KIND] ...
 //
 // DTYPE is F32, F16, BF16 or I32; SHAPE is RxC or N; KIND is "weight"
-// (LLM-like Laplacian values, the default) or "sensitivity" (positive,
-// heavy-tailed). One tensor is generated at a time, so writing a large file
+// (LLM-like Laplacian values, the default), "sensitivity" (positive,
+// heavy-tailed), or either of those followed by "+nan" (one NaN in the middle). One tensor is generated at a time, so writing a large file
 // takes memory for one tensor only.
 #include <sqllm/io/safetensors.hpp>
 #include <sqllm/io/safetensors_writer.hpp>
 
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -47,7 +48,8 @@ int main(int argc, char** argv) {
             std::vector<std::size_t> shape;
             for (const auto& d : split(f[2], 'x'))
                 shape.push_back(std::stoul(d));
-            const bool sensitivity = f.size() > 3 && f[3] == "sensitivity";
+            const std::string kind = f.size() > 3 ? f[3] : "weight";
+            const bool sensitivity = kind.compare(0, 11, "sensitivity") == 0;
             std::size_t n = 1;
             for (auto d : shape)
                 n *= d;
@@ -57,6 +59,8 @@ int main(int argc, char** argv) {
             std::bernoulli_distribution sign(0.5);
             for (auto& x : v)
                 x = sensitivity ? ln(rng) : (sign(rng) ? -1.0f : 1.0f) * e(rng);
+            if (kind.size() > 4 && kind.compare(kind.size() - 4, 4, "+nan") == 0)
+                v[n / 2] = std::numeric_limits<float>::quiet_NaN();
             switch (type) {
                 case sqllm::io::dtype::f32:
                     out.add<float>(f[0], shape, v);

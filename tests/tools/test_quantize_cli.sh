@@ -93,6 +93,11 @@ expect_error "unknown tensor in sensitivities" "not a quantized tensor" "$work/s
 "$make" "$work/s_missing.safetensors" a.weight:F32:96x200:sensitivity
 expect_error "missing sensitivity" "no sensitivity for" "$work/syn.safetensors" -o "$out" --sensitivity "$work/s_missing.safetensors"
 expect_error "model and sensitivity swapped" "not a quantized tensor" "$model" -o "$out" --sensitivity "$work/sens.safetensors"
+# A bad value names its file and tensor: the model's, or the sensitivities'.
+"$make" "$work/w_nan.safetensors" a.weight:F32:96x200 b.weight:F32:33x64:weight+nan
+expect_error "NaN weight" "w_nan.safetensors: tensor \"b.weight\": weight (16, 32) is NaN or Inf" "$work/w_nan.safetensors" -o "$out"
+"$make" "$work/s_nan.safetensors" a.weight:F32:96x200:sensitivity+nan b.weight:F32:33x64:sensitivity
+expect_error "NaN sensitivity" "s_nan.safetensors: tensor \"a.weight\": sensitivity (48, 0) is NaN or Inf" "$work/syn.safetensors" -o "$out" --sensitivity "$work/s_nan.safetensors"
 
 # --- an interrupted run leaves nothing -----------------------------------------
 "$make" "$work/big.safetensors" $(for i in 0 1 2 3; do echo "l$i.weight:F16:2048x2048"; done)
@@ -212,6 +217,21 @@ for sig in TERM HUP INT2; do
   [ ! -e "$out" ] && [ ! -e "$work/sig.json" ] || fail "SIG$sig: an output was written"
   no_temporaries "SIG$sig"
 done
+
+# --- SIGBUS: an input truncated while mapped ends the run, temporaries removed ---
+cp "$work/sig.safetensors" "$work/shrinks.safetensors"
+rm -f "$out"
+"$quantize" "$work/shrinks.safetensors" -o "$out" --method lloyd --bits 4 --threads 1 -q 2>"$work/stderr" &
+pid=$!
+wait_for_temporaries || fail "SIGBUS: the run made no temporaries"
+sleep 0.2
+truncate -s 4096 "$work/shrinks.safetensors"  # the second tensor's pages are gone
+wait $pid
+status=$?
+[ $status -eq $((128 + $(kill -l BUS))) ] || fail "SIGBUS: exit status $status, expected death by SIGBUS"
+grep -q "SIGBUS.*temporary files removed" "$work/stderr" || fail "SIGBUS: no message: $(cat "$work/stderr")"
+[ ! -e "$out" ] || fail "SIGBUS: an output was written"
+no_temporaries "SIGBUS"
 
 # --- SIGXFSZ: a file over `ulimit -f` fails the write with a clear message ------
 # (stories260K's output is about 400 KiB; 100 blocks are 100 KiB in bash.)

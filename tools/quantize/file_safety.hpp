@@ -68,6 +68,7 @@ extern "C" inline void on_fatal_signal(int sig) {
                        : sig == SIGTERM ? "SIGTERM"
                        : sig == SIGHUP  ? "SIGHUP"
                        : sig == SIGPIPE ? "SIGPIPE"
+                       : sig == SIGBUS  ? "SIGBUS (an input file shrank while mapped)"
                                         : "a signal";
     signal_message("\nsqllm-quantize: stopped by ");
     signal_message(name);
@@ -103,7 +104,11 @@ inline void install_signal_handlers() {
     sa.sa_handler = on_interrupt;
     ::sigaction(SIGINT, &sa, nullptr);
     sa.sa_handler = on_fatal_signal;
-    for (int s : {SIGTERM, SIGHUP, SIGPIPE})
+    // SIGBUS: the inputs are memory-mapped, and another process truncating
+    // one makes the lost pages fault (docs/HARDENING.md). Synchronous, so it
+    // is never blocked, only handled: temporaries removed, then the default
+    // action (the handler re-raises it).
+    for (int s : {SIGTERM, SIGHUP, SIGPIPE, SIGBUS})
         ::sigaction(s, &sa, nullptr);
     ::signal(SIGXFSZ, SIG_IGN);
 }

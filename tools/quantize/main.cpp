@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <regex>
 #include <set>
@@ -356,7 +357,10 @@ int run(const settings& s) {
             else dispatch_bits<float>(s.bits, W, S, opt, exec, out, lut_dtype, st);
         } catch (const sqllm::error& e) {
             bar.clear_line();
-            throw sqllm::error(e.code(), "tensor \"" + t.name + "\": " + e.message());
+            // Name the file the bad value came from: the sensitivities' or the model's.
+            const bool from_sens = sens && std::strncmp(e.message(), "sensitivity", 11) == 0;
+            throw sqllm::error(e.code(), (from_sens ? s.sensitivity : s.input) + ": tensor \"" +
+                                             sio::printable(t.name) + "\": " + e.message());
         }
         st.seconds = progress::seconds_since(t1);
         char note[160];

@@ -25,7 +25,9 @@
 #include "../format/reference_checkpoint.hpp"
 #include "../layout/striped.hpp"
 #include "safetensors.hpp"
+#if SQLLM_IO_HAS_MMAP  // POSIX: the writer needs O_EXCL/O_NOFOLLOW files (reading works everywhere)
 #include "safetensors_writer.hpp"
+#endif
 
 SQLLM_NAMESPACE_BEGIN
 namespace io {
@@ -41,11 +43,12 @@ constexpr const char* sensitivity = "sqllm.sensitivity";  ///< where sensitiviti
 constexpr const char* shape_prefix = "sqllm.shape.";      ///< + layer name: "[rows, cols]"
 }  // namespace checkpoint_keys
 
+#if SQLLM_IO_HAS_MMAP
 /// Writes the arrays of one quantized layer under `name` (see the file
 /// comment) and records its shape in the writer's metadata. The LUT is
 /// stored as `lut_type` (F32, the reference's, or F16; F16 must hold every
 /// value exactly or the write throws errc::out_of_range rather than lose
-/// precision silently).
+/// precision silently). POSIX only, as safetensors_writer.
 template <int Bits, class Lut, class Sparse, class Layout>
 void write_quantized(safetensors_writer& out, const std::string& name,
                      const quantized_view<Bits, Lut, Sparse, Layout>& m, dtype lut_type = dtype::f32) {
@@ -77,6 +80,7 @@ void write_quantized(safetensors_writer& out, const std::string& name,
     out.set_metadata(checkpoint_keys::shape_prefix + name,
                      "[" + std::to_string(rows) + ", " + std::to_string(m.cols()) + "]");
 }
+#endif  // SQLLM_IO_HAS_MMAP
 
 /// A quantized layer found in a file, its header checked for consistency.
 struct quantized_layer_info {

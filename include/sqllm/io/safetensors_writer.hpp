@@ -49,7 +49,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 #else
-#error "sqllm/io/safetensors_writer.hpp needs POSIX (open, fstat, rename, unlink)"
+#error "sqllm/io/safetensors_writer.hpp needs POSIX (open, fstat, rename, unlink); reading (safetensors.hpp, quantized_checkpoint.hpp's loaders) does not"
 #endif
 
 SQLLM_NAMESPACE_BEGIN

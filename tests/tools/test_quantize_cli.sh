@@ -48,6 +48,30 @@ grep -q '"bits_per_weight"' "$work/r.json" || fail "no report JSON"
   || fail "rtn run failed"
 grep -q '^total ' "$work/stdout" || fail "no summary table"
 grep -q 'layers.4.w3' "$work/stderr" || fail "no per-tensor log lines when stderr is not a terminal"
+grep -q 'was .* as stored' "$work/stdout" || fail "the summary does not give the input's own size"
+"$quantize" --version | grep -q '^sqllm-quantize [0-9]' || fail "--version"
+
+# An input that is already quantized: refused (its LUTs are 2-D floats, and
+# quantizing them wrote an unloadable file), or with --allow-requantize its
+# layers are copied through and only its other float tensors are quantized.
+cp "$out" "$work/q4.safetensors"
+expect_error "already quantized" "already quantized" "$work/q4.safetensors" -o "$out"
+"$quantize" "$work/q4.safetensors" -o "$work/q4q.safetensors" --allow-requantize --exclude 'norm|rms_' -q \
+  || fail "--allow-requantize"
+header() { head -c 200000 "$1" | tr -c '[:print:]' '\n' | grep -o '"[^"]*":{"dtype"' | sort; }
+[ "$(header "$work/q4q.safetensors" | grep -c '\.qweight"')" -eq $(($(header "$work/q4.safetensors" | grep -c '\.qweight"') + 1)) ] \
+  || fail "--allow-requantize: expected the quantized layers plus tok_embeddings"
+header "$work/q4q.safetensors" | grep -q '"tok_embeddings.qweight"' || fail "--allow-requantize: tok_embeddings not quantized"
+rm -f "$work/q4.safetensors" "$work/q4q.safetensors"
+
+# Hugging Face names: embeddings, output head and norms are kept by default.
+"$make" "$work/hf.safetensors" model.embed_tokens.weight:BF16:64x48 model.layers.0.self_attn.q_proj.weight:BF16:48x48 \
+  model.layers.0.mlp.down_proj.weight:BF16:48x96 model.norm.weight:BF16:48 lm_head.weight:BF16:64x48 || fail "make hf"
+"$quantize" "$work/hf.safetensors" -o "$work/hf_q.safetensors" --report "$work/hf.json" -q || fail "Hugging Face names"
+grep -q '"model.layers.0.self_attn.q_proj.weight"' "$work/hf.json" && grep -q '"model.layers.0.mlp.down_proj.weight"' "$work/hf.json" \
+  || fail "Hugging Face names: the linear layers were not quantized"
+! grep -q 'embed_tokens\|lm_head\|model.norm' "$work/hf.json" || fail "Hugging Face names: embeddings, head or norm quantized by default"
+rm -f "$work/hf.safetensors" "$work/hf_q.safetensors" "$work/hf.json"
 
 "$make" "$work/syn.safetensors" a.weight:F16:96x200 b.weight:BF16:33x64 c.norm:F32:200 d.idx:I32:3x4 \
   || fail "make_safetensors"
@@ -61,7 +85,7 @@ expect_error "bits out of range" "--bits" "$model" -o "$out" --bits 9
 expect_error "unknown method" "--method" "$model" -o "$out" --method kmeans
 expect_error "bad sparsity" "--sparsity" "$model" -o "$out" --sparsity 45
 expect_error "unknown sparsity item" "unknown item" "$model" -o "$out" --sparsity foo=1
-expect_error "sensitive without sensitivities" "no --sensitivity" "$model" -o "$out" --sparsity 0.45%
+expect_error "sensitive without sensitivities" "give --sparsity outliers=P" "$model" -o "$out" --sparsity 0.45%
 expect_error "missing model" "model" "$work/none.bin" -o "$out"
 cp "$fisher" "$work/model.txt"
 expect_error "unknown model format" "unknown model format" "$work/model.txt" -o "$out"

@@ -4,6 +4,7 @@
 //   sqllm-quantize MODEL -o OUT.safetensors [--sensitivity FILE] [--bits 3]
 //                  [--method exact|lloyd|rtn] [--sparsity none|0.45%|sensitive=P,outliers=P|...]
 //                  [--lut f32|f16] [--threads N] [--include RE] [--exclude RE] [--report JSON] [--quiet]
+//                  [--allow-requantize] [--version]
 //
 // Memory: one tensor at a time (its float copy, its sensitivity, the
 // quantizer's scratch); the output is spooled to disk.
@@ -30,6 +31,7 @@
 #include <cstring>
 #include <optional>
 #include <regex>
+#include <algorithm>
 #include <set>
 #include <string>
 #include <thread>
@@ -55,14 +57,18 @@ struct settings {
     int bits = 3;
     std::string method = "exact", sparsity = "none", lut = "f32";
     std::string include = ".*";
-    std::string exclude = "(^|\\.)(tok_embeddings|embed_tokens|wte|wpe|lm_head|output)$|norm|rms_";
+    // Embeddings and output heads under llama2.c, Hugging Face and GPT-2 names
+    // ("tok_embeddings", "model.embed_tokens.weight", "lm_head.weight", "wte"), and norms.
+    std::string exclude = "(^|\\.)(tok_embeddings|embed_tokens|wte|wpe|lm_head|output)(\\.weight)?$|norm|rms_";
     std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
     bool quiet = false;
+    bool allow_requantize = false;
 };
 
 struct layer_stats {
     std::string name;
     std::size_t rows = 0, cols = 0, bytes = 0, nnz = 0;
+    std::size_t input_bytes = 0;  // the tensor as stored in the input (its own dtype)
     double weighted_error = 0;  // Σ s·(w − dense)² over dense positions
     double weighted_norm = 0;   // Σ s·w²: the relative error's denominator
     double seconds = 0;
@@ -138,7 +144,7 @@ void print_summary(const std::vector<layer_stats>& layers, std::size_t other_byt
                 "bytes", "sparse", "rel.w.err", "time");
     layer_stats total;
     total.name = "total";
-    std::size_t weights = 0;
+    std::size_t weights = 0, input_bytes = 0;
     for (const auto& L : layers) {
         const std::string shape = std::to_string(L.rows) + "x" + std::to_string(L.cols);
         std::printf("%-*s %13s %9.3f %11zu %8zu %12.4e %7.3fs\n", static_cast<int>(name_w), L.name.c_str(),
@@ -149,14 +155,15 @@ void print_summary(const std::vector<layer_stats>& layers, std::size_t other_byt
         total.weighted_norm += L.weighted_norm;
         total.seconds += L.seconds;
         weights += L.rows * L.cols;
+        input_bytes += L.input_bytes;
     }
     const double bpw = weights ? 8.0 * static_cast<double>(total.bytes) / static_cast<double>(weights) : 0;
     std::printf("%-*s %13zu %9.3f %11zu %8zu %12.4e %7.3fs\n", static_cast<int>(name_w), "total", weights, bpw,
                 total.bytes, total.nnz, total.relative_error(), total.seconds);
-    std::printf("\nquantized %zu weights in %zu tensors to %.3f bits/weight (%s, was %s as fp32); "
+    std::printf("\nquantized %zu weights in %zu tensors to %.3f bits/weight (%s, was %s as stored); "
                 "%s of other tensors copied; %.2f s; peak memory %s\n",
                 weights, layers.size(), bpw, human_bytes(static_cast<double>(total.bytes)).c_str(),
-                human_bytes(4.0 * static_cast<double>(weights)).c_str(),
+                human_bytes(static_cast<double>(input_bytes)).c_str(),
                 human_bytes(static_cast<double>(other_bytes)).c_str(), seconds,
                 human_bytes(static_cast<double>(peak_rss_bytes())).c_str());
 }
@@ -217,6 +224,23 @@ void remove_stale_temporaries(const settings& s) {
     }
 }
 
+/// Which tensors are arrays of a quantized layer: `<layer>.qweight`, and
+/// `<layer>.lookup_table`, `.rows`, `.cols`, `.vals` beside it.
+std::vector<bool> quantized_arrays(const std::vector<sqllm_tool::source_tensor>& tensors) {
+    std::set<std::string> names;
+    for (const auto& t : tensors)
+        names.insert(t.name);
+    std::vector<bool> out(tensors.size(), false);
+    for (std::size_t i = 0; i < tensors.size(); ++i)
+        for (const std::string& suffix : sio::quantized_suffixes()) {
+            const std::string& n = tensors[i].name;
+            if (n.size() <= suffix.size() || n.compare(n.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+            const std::string layer = n.substr(0, n.size() - suffix.size());
+            if (names.count(layer + ".qweight") && names.count(layer + ".lookup_table")) out[i] = true;
+        }
+    return out;
+}
+
 int run(const settings& s) {
     const auto t0 = progress::clock::now();
     sqllm::quantize_options opt;
@@ -258,12 +282,29 @@ int run(const settings& s) {
     const auto model = sqllm_tool::open_model(s.input);
     const auto& tensors = model->tensors();
 
+    // An input that is already quantized (a <layer>.qweight beside its
+    // .lookup_table): its LUTs are 2-D floats, and quantizing them again wrote
+    // an unloadable file. Refused, or with --allow-requantize its layers'
+    // arrays are copied through and only its other tensors are quantized.
+    const std::vector<bool> quantized = quantized_arrays(tensors);
+    const auto layers = static_cast<std::size_t>(std::count(quantized.begin(), quantized.end(), true));
+    if (layers && !s.allow_requantize) {
+        std::size_t first = 0;
+        while (!quantized[first])
+            ++first;
+        throw sqllm::error(sqllm::errc::invalid_argument,
+                           s.input + " is already quantized (\"" + sio::printable(tensors[first].name) +
+                               "\" and " + std::to_string(layers - 1) +
+                               " more quantized arrays): refusing to quantize it again (--allow-requantize "
+                               "copies its quantized layers through and quantizes its other tensors)");
+    }
+
     // Which tensors get quantized: 2-D floating-point ones the filters select.
     std::vector<bool> selected(tensors.size(), false);
     std::size_t total_rows = 0, count = 0;
     for (std::size_t i = 0; i < tensors.size(); ++i) {
         const auto& t = tensors[i];
-        if (t.shape.size() != 2 || !t.is_float() || !std::regex_search(t.name, include) ||
+        if (quantized[i] || t.shape.size() != 2 || !t.is_float() || !std::regex_search(t.name, include) ||
             std::regex_search(t.name, exclude))
             continue;
         if (t.shape[0] == 0 || t.shape[1] == 0) continue;
@@ -306,7 +347,8 @@ int run(const settings& s) {
         }
     } else if (opt.sparse.sensitive_fraction > 0) {
         throw sqllm::error(sqllm::errc::invalid_argument,
-                           "--sparsity keeps sensitive weights but no --sensitivity file was given");
+                           "--sparsity keeps sensitive weights but no --sensitivity file was given (to keep "
+                           "only the largest weights, give --sparsity outliers=P, e.g. outliers=0.45%)");
     }
 
     for (const auto& kv : model->metadata())
@@ -337,6 +379,7 @@ int run(const settings& s) {
         layer_stats st;
         st.name = t.name;
         st.rows = t.shape[0];
+        st.input_bytes = st.rows * t.shape[1] * sio::size_of(t.type);
         st.cols = t.shape[1];
         bar.begin_tensor(++index, t.name, st.rows, st.cols);
         const auto t1 = progress::clock::now();
@@ -414,6 +457,10 @@ int main(int argc, char** argv) {
     app.add_option("--exclude", s.exclude, "... and does not match this one")->capture_default_str();
     app.add_option("--report", s.report, "also write the per-tensor summary as JSON");
     app.add_flag("-q,--quiet", s.quiet, "no progress and no summary table");
+    app.add_flag("--allow-requantize", s.allow_requantize,
+                 "accept an input that already holds quantized layers: they are copied through, its other "
+                 "floating-point tensors quantized");
+    app.set_version_flag("--version", std::string("sqllm-quantize ") + SQLLM_VERSION_STRING);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -235,9 +235,6 @@ constexpr std::uint64_t max_header_bytes = std::uint64_t(64) << 20;
     sqllm::detail::fail(errc::corrupt_data, where + ": " + what);
 }
 
-/// a·b into `out`, or true on size_t overflow (mul_fits, inverted).
-inline bool mul_overflows(std::size_t a, std::size_t b, std::size_t& out) noexcept { return !mul_fits(a, b, out); }
-
 /// The header's JSON, read as SAX events straight into a safetensors_header:
 /// no JSON tree, one pass, O(n log n) in the entries (duplicate names are
 /// found by sorting). Every event is checked against the one shape the format

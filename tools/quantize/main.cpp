@@ -224,23 +224,6 @@ void remove_stale_temporaries(const settings& s) {
     }
 }
 
-/// Which tensors are arrays of a quantized layer: `<layer>.qweight`, and
-/// `<layer>.lookup_table`, `.rows`, `.cols`, `.vals` beside it.
-std::vector<bool> quantized_arrays(const std::vector<sqllm_tool::source_tensor>& tensors) {
-    std::set<std::string> names;
-    for (const auto& t : tensors)
-        names.insert(t.name);
-    std::vector<bool> out(tensors.size(), false);
-    for (std::size_t i = 0; i < tensors.size(); ++i)
-        for (const std::string& suffix : sio::quantized_suffixes()) {
-            const std::string& n = tensors[i].name;
-            if (n.size() <= suffix.size() || n.compare(n.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
-            const std::string layer = n.substr(0, n.size() - suffix.size());
-            if (names.count(layer + ".qweight") && names.count(layer + ".lookup_table")) out[i] = true;
-        }
-    return out;
-}
-
 int run(const settings& s) {
     const auto t0 = progress::clock::now();
     sqllm::quantize_options opt;
@@ -286,7 +269,7 @@ int run(const settings& s) {
     // .lookup_table): its LUTs are 2-D floats, and quantizing them again wrote
     // an unloadable file. Refused, or with --allow-requantize its layers'
     // arrays are copied through and only its other tensors are quantized.
-    const std::vector<bool> quantized = quantized_arrays(tensors);
+    const std::vector<bool> quantized = model->quantized_arrays();
     const auto layers = static_cast<std::size_t>(std::count(quantized.begin(), quantized.end(), true));
     if (layers && !s.allow_requantize) {
         std::size_t first = 0;

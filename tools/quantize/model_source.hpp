@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <sqllm/error.hpp>
+#include <sqllm/io/quantized_checkpoint.hpp>
 #include <sqllm/io/safetensors.hpp>
 
 // The llama2.c .bin reader belongs to the llama2c example (examples/llama2c,
@@ -49,6 +50,9 @@ public:
     virtual std::map<std::string, std::string> metadata() const = 0;
     /// "safetensors" or "llama2c".
     virtual std::string format() const = 0;
+    /// Which tensors are arrays of an already-quantized layer
+    /// (io::find_quantized_layers); none for formats that cannot hold one.
+    virtual std::vector<bool> quantized_arrays() const { return std::vector<bool>(tensors().size(), false); }
 };
 
 class safetensors_source final : public model_source {
@@ -66,6 +70,14 @@ public:
     void release(std::size_t i) const override { file_.release(file_.tensors()[i]); }
     std::map<std::string, std::string> metadata() const override { return file_.metadata(); }
     std::string format() const override { return "safetensors"; }
+    std::vector<bool> quantized_arrays() const override {
+        std::vector<bool> out(tensors_.size(), false);
+        for (const sio::quantized_layer_info& L : sio::find_quantized_layers(file_))
+            for (const std::string& suffix : sio::quantized_suffixes())
+                if (const sio::tensor_info* t = file_.find(L.name + suffix))
+                    out[static_cast<std::size_t>(t - file_.tensors().data())] = true;
+        return out;
+    }
 
 private:
     sio::safetensors_file file_;

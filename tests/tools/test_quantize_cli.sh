@@ -154,7 +154,7 @@ rm -f "$work/hardlink.safetensors" "$work/symlink.safetensors"
 # --- outputs that cannot be written: refused before any work --------------------
 # (big.safetensors takes seconds to quantize with lloyd: a refusal within a
 # second came before the work.)
-mkdir "$work/adir"
+mkdir "$work/adir" "$work/adir.safetensors"
 fast_error() {
   local name=$1 fragment=$2
   shift 2
@@ -164,7 +164,8 @@ fast_error() {
   t1=$(date +%s%N)
   [ $(((t1 - t0) / 1000000)) -lt 1500 ] || fail "$name: refused only after $(((t1 - t0) / 1000000)) ms of work"
 }
-fast_error "output is a directory" "adir: is a directory" "$work/big.safetensors" -o "$work/adir" --method lloyd
+# (-o DIR writes a model directory; a directory named like a file is refused.)
+fast_error "output is a directory" "adir.safetensors: is a directory" "$work/big.safetensors" -o "$work/adir.safetensors" --method lloyd
 fast_error "output directory missing (fast)" "no/such" "$work/big.safetensors" -o "$work/no/such/x.safetensors" --method lloyd
 fast_error "report is a directory" "adir: is a directory" "$work/big.safetensors" -o "$out" --report "$work/adir" --method lloyd
 fast_error "report directory missing" "no/r.json" "$work/big.safetensors" -o "$out" --report "$work/no/r.json" --method lloyd

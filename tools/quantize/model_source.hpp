@@ -1,8 +1,10 @@
-// The tensors of an input model, whatever the file format: a safetensors
-// file (memory-mapped, walked tensor by tensor) or a llama2.c .bin.
+// The tensors of an input model, whatever the file format: safetensors (one
+// file or a sharded Hugging Face directory, memory-mapped, walked tensor by
+// tensor) or a llama2.c .bin.
 #pragma once
 
 #include <cstddef>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -11,6 +13,7 @@
 #include <sqllm/error.hpp>
 #include <sqllm/io/quantized_checkpoint.hpp>
 #include <sqllm/io/safetensors.hpp>
+#include <sqllm/io/safetensors_model.hpp>
 
 // The llama2.c .bin reader belongs to the llama2c example (examples/llama2c,
 // on this target's include path; see tools/CMakeLists.txt).
@@ -26,6 +29,7 @@ struct source_tensor {
     std::string name;
     sio::dtype type = sio::dtype::f32;
     std::vector<std::size_t> shape;
+    std::size_t shard = 0;  ///< which of the model's files holds it
     bool is_float() const { return type == sio::dtype::f32 || type == sio::dtype::f16 || type == sio::dtype::bf16; }
     std::string describe() const {
         sio::tensor_info t;
@@ -46,8 +50,16 @@ public:
     virtual std::vector<unsigned char> raw(std::size_t index) const = 0;
     /// The tensor will not be needed again: drop what holds it in memory.
     virtual void release(std::size_t) const {}
-    /// Metadata to carry into the output.
-    virtual std::map<std::string, std::string> metadata() const = 0;
+    /// Metadata of input file `shard`, to carry into its output file.
+    virtual std::map<std::string, std::string> metadata(std::size_t shard) const = 0;
+    /// The model's files: one, or the shards of a Hugging Face directory.
+    virtual std::size_t shard_count() const { return 1; }
+    /// File `s`'s name (the output file of a directory output takes it).
+    virtual std::string shard_name(std::size_t) const { return "model.safetensors"; }
+    /// True when the model came with a shard index.
+    virtual bool sharded() const { return false; }
+    /// The directory of the model's files (its config.json and tokenizer, if any).
+    virtual std::string directory() const = 0;
     /// "safetensors" or "llama2c".
     virtual std::string format() const = 0;
     /// Which tensors are arrays of an already-quantized layer
@@ -55,32 +67,47 @@ public:
     virtual std::vector<bool> quantized_arrays() const { return std::vector<bool>(tensors().size(), false); }
 };
 
+/// A safetensors model: one file, or a sharded Hugging Face directory
+/// (io::safetensors_model), memory-mapped and walked tensor by tensor.
 class safetensors_source final : public model_source {
 public:
-    explicit safetensors_source(const std::string& path) : file_(path) {
-        for (const sio::tensor_info& t : file_.tensors())
-            tensors_.push_back({t.name, t.type, t.shape});
+    explicit safetensors_source(const std::string& path) : model_(path) {
+        for (const auto& r : model_.tensors())
+            tensors_.push_back({r.info->name, r.info->type, r.info->shape, r.shard});
     }
     const std::vector<source_tensor>& tensors() const override { return tensors_; }
-    std::vector<float> to_float(std::size_t i) const override { return file_.to_float(file_.tensors()[i]); }
+    std::vector<float> to_float(std::size_t i) const override { return file(i).to_float(info(i)); }
     std::vector<unsigned char> raw(std::size_t i) const override {
-        const auto b = file_.bytes(file_.tensors()[i]);
+        const auto b = file(i).bytes(info(i));
         return {b.data(), b.data() + b.size()};
     }
-    void release(std::size_t i) const override { file_.release(file_.tensors()[i]); }
-    std::map<std::string, std::string> metadata() const override { return file_.metadata(); }
+    void release(std::size_t i) const override { file(i).release(info(i)); }
+    std::map<std::string, std::string> metadata(std::size_t shard) const override {
+        return model_.shard(shard).metadata();
+    }
     std::string format() const override { return "safetensors"; }
+    std::size_t shard_count() const override { return model_.shard_count(); }
+    std::string shard_name(std::size_t s) const override { return model_.shard_name(s); }
+    bool sharded() const override { return model_.sharded(); }
+    std::string directory() const override { return model_.directory(); }
     std::vector<bool> quantized_arrays() const override {
         std::vector<bool> out(tensors_.size(), false);
-        for (const sio::quantized_layer_info& L : sio::find_quantized_layers(file_))
-            for (const std::string& suffix : sio::quantized_suffixes())
-                if (const sio::tensor_info* t = file_.find(L.name + suffix))
-                    out[static_cast<std::size_t>(t - file_.tensors().data())] = true;
+        std::map<std::string, std::size_t> index;
+        for (std::size_t i = 0; i < tensors_.size(); ++i)
+            index.emplace(tensors_[i].name, i);
+        for (const sio::quantized_layer_info& L : model_.quantized_layers())
+            for (const std::string& suffix : sio::quantized_suffixes()) {
+                const auto it = index.find(L.name + suffix);
+                if (it != index.end()) out[it->second] = true;
+            }
         return out;
     }
 
 private:
-    sio::safetensors_file file_;
+    const sio::safetensors_file& file(std::size_t i) const { return model_.shard(tensors_[i].shard); }
+    const sio::tensor_info& info(std::size_t i) const { return *model_.tensors()[i].info; }
+
+    sio::safetensors_model model_;
     std::vector<source_tensor> tensors_;
 };
 
@@ -89,7 +116,7 @@ private:
 /// keys) so the quantized checkpoint is a complete model.
 class llama2c_source final : public model_source {
 public:
-    explicit llama2c_source(const std::string& path) : model_(llama2c::read_llama2c(path)) {
+    explicit llama2c_source(const std::string& path) : path_(path), model_(llama2c::read_llama2c(path)) {
         for (const auto& t : model_.tensors)
             tensors_.push_back({t.name, sio::dtype::f32, t.shape});
     }
@@ -100,10 +127,17 @@ public:
         const auto* p = reinterpret_cast<const unsigned char*>(d.data());
         return {p, p + d.size() * sizeof(float)};
     }
-    std::map<std::string, std::string> metadata() const override { return llama2c::llama2c_metadata(model_.config); }
+    std::map<std::string, std::string> metadata(std::size_t) const override {
+        return llama2c::llama2c_metadata(model_.config);
+    }
     std::string format() const override { return "llama2c"; }
+    std::string directory() const override {
+        const std::filesystem::path p(path_);
+        return p.has_parent_path() ? p.parent_path().string() : std::string(".");
+    }
 
 private:
+    std::string path_;
     llama2c::llama2c_model_file model_;
     std::vector<source_tensor> tensors_;
 };
@@ -113,12 +147,16 @@ inline bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-/// Opens `path` by its extension: .safetensors, or .bin for llama2.c.
+/// Opens `path`: a llama2.c .bin; else safetensors (a .safetensors file, a
+/// Hugging Face model directory, or its model.safetensors.index.json).
 inline std::unique_ptr<model_source> open_model(const std::string& path) {
-    if (ends_with(path, ".safetensors")) return std::make_unique<safetensors_source>(path);
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec) || ends_with(path, ".safetensors") || ends_with(path, ".index.json"))
+        return std::make_unique<safetensors_source>(path);
     if (ends_with(path, ".bin")) return std::make_unique<llama2c_source>(path);
     throw sqllm::error(sqllm::errc::invalid_argument,
-                       path + ": unknown model format (expected a .safetensors file or a llama2.c .bin)");
+                       path + ": unknown model format (expected a .safetensors file, a Hugging Face model directory "
+                              "or its model.safetensors.index.json, or a llama2.c .bin)");
 }
 
 }  // namespace sqllm_tool

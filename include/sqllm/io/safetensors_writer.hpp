@@ -431,6 +431,8 @@ public:
 
     /// Bytes of tensor data added so far.
     std::size_t data_bytes() const noexcept { return offset_; }
+    /// True when a tensor called `name` has been added.
+    bool contains(const std::string& name) const { return names_.count(name) != 0; }
     const std::string& path() const noexcept { return path_; }
     /// The temporaries this writer owns (the spool, the file to be renamed),
     /// for a caller's signal handler that must remove them on a fatal signal.

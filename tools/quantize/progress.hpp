@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
+#include <algorithm>
 #include <string>
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 namespace sqllm_tool {
@@ -54,9 +56,13 @@ public:
         constexpr int width = 24;
         std::string bar(static_cast<std::size_t>(frac * width + 0.5), '#');
         bar.resize(width, '.');
-        std::fprintf(stderr, "\r\033[K[%zu/%zu] %s %s [%s] %3.0f%%  %.0f rows/s  ETA %s", index_, tensors_,
-                     name_.c_str(), shape_.c_str(), bar.c_str(), 100 * frac, rate,
-                     rate > 0 ? format_duration(static_cast<double>(total_rows_ - done) / rate).c_str() : "--:--");
+        char head[32], tail[160];
+        std::snprintf(head, sizeof head, "[%zu/%zu] ", index_, tensors_);
+        std::snprintf(tail, sizeof tail, " %s [%s] %3.0f%%  %.0f rows/s  ETA %s", shape_.c_str(), bar.c_str(),
+                      100 * frac, rate,
+                      rate > 0 ? format_duration(static_cast<double>(total_rows_ - done) / rate).c_str() : "--:--");
+        const std::string line = fit_line(head, name_, tail, terminal_columns());
+        std::fprintf(stderr, "\r\033[K%s", line.c_str());
         std::fflush(stderr);
     }
 
@@ -72,6 +78,48 @@ public:
     /// Clears a half-drawn bar (before an error message).
     void clear_line() const {
         if (tty_) std::fprintf(stderr, "\r\033[K");
+    }
+
+    /// Columns a UTF-8 string takes (one per character: the bar uses no wide ones).
+    static std::size_t columns(const std::string& s) {
+        std::size_t n = 0;
+        for (unsigned char c : s)
+            n += (c & 0xc0u) != 0x80u;
+        return n;
+    }
+
+    /// head + name + tail in fewer than `width` columns, so the terminal never
+    /// wraps it (a wrapped line cannot be redrawn with \r: each redraw left a
+    /// stale line behind). The name loses its start first ("...layers.3.wq"),
+    /// then the line its end.
+    static std::string fit_line(const std::string& head, const std::string& name, const std::string& tail,
+                                std::size_t width) {
+        if (width < 2) return head;
+        const std::size_t room = width - 1;
+        std::string line = head + name + tail;
+        if (columns(line) <= room) return line;
+        const std::size_t fixed = columns(head) + columns(tail) + 3;
+        if (fixed + 8 <= room) {
+            std::size_t keep = room - fixed, cut = name.size() - std::min(name.size(), keep);
+            while (cut < name.size() && (static_cast<unsigned char>(name[cut]) & 0xc0u) == 0x80u)
+                ++cut;
+            return head + "..." + name.substr(cut) + tail;
+        }
+        std::string out;
+        std::size_t n = 0;
+        for (unsigned char c : line) {
+            const bool starts = (c & 0xc0u) != 0x80u;
+            if (starts && ++n > room) break;
+            out += static_cast<char>(c);
+        }
+        return out;
+    }
+
+    /// The terminal's width now (it can change while we run), 80 if unknown.
+    static std::size_t terminal_columns() {
+        winsize ws{};
+        if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+        return 80;
     }
 
     static double seconds_since(clock::time_point t) {

@@ -1,11 +1,13 @@
 // Tests of io/pickle.hpp, io/torch_checkpoint.hpp and io/torch_reference.hpp
 // on the committed fixtures of tests/torch/make_fixtures.py (tests/data/torch/:
 // CI has no torch) and on hand-written pickles.
+#include <sqllm/io/quantized_checkpoint.hpp>
 #include <sqllm/io/torch_reference.hpp>
 #include <sqllm/sqllm.hpp>
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -254,4 +256,75 @@ TEST_CASE("torch reference layers: inconsistent arrays are named errors") {
     require_error([&] { layer("bad/bad_threshold.pt"); }, errc::corrupt_data, "sparse_threshold is 999");
     require_error([&] { layer("bad/bad_csr.pt"); }, errc::out_of_range, "CSR column index 32");
     require_error([&] { layer("bad/lut_without_qweight.pt"); }, errc::corrupt_data, "has no qweight beside it");
+}
+
+namespace {
+
+/// Loads every quantized layer of a converted safetensors file (io::find_quantized_layers,
+/// io::load_quantized) and checks its product against the fixture's expected outputs.
+void check_converted(const std::string& converted, const std::string& dir, std::size_t layers) {
+    const sqllm::io::safetensors_file out(converted);
+    const sqllm::io::safetensors_file ex(data(dir + "/expected.safetensors"));
+    const auto found = sqllm::io::find_quantized_layers(out);
+    REQUIRE(found.size() == layers);
+    const double u = std::ldexp(1.0, -24);
+    for (const auto& L : found) {
+        INFO("converted layer " << L.name);
+        std::vector<float> y(L.rows);
+        const auto x = ex.read<float>(ex.at(L.name + ".x"));
+        switch (L.bits) {
+            case 2: sqllm::gemv(sqllm::io::load_quantized<2>(out, L).view(), x, y); break;
+            case 3: sqllm::gemv(sqllm::io::load_quantized<3>(out, L).view(), x, y); break;
+            case 4: sqllm::gemv(sqllm::io::load_quantized<4>(out, L).view(), x, y); break;
+            case 8: sqllm::gemv(sqllm::io::load_quantized<8>(out, L).view(), x, y); break;
+            default: FAIL("unexpected width");
+        }
+        const auto y_ref = ex.read<double>(ex.at(L.name + ".y"));
+        const auto bound = ex.read<double>(ex.at(L.name + ".absy"));
+        for (std::size_t r = 0; r < L.rows; ++r)
+            CHECK(std::abs(static_cast<double>(y[r]) - y_ref[r]) <=
+                  2.0 * (static_cast<double>(L.cols) + 4) * u * bound[r] + 1e-30);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("torch reference layers: written with io::write_quantized, they load and multiply the same") {
+    for (const char* dir : {"w3", "w4", "w2", "w8"}) {
+        INFO(dir);
+        const io::torch_checkpoint f(data(std::string(dir) + "/model.pt"));
+        const auto found = io::find_torch_quantized_layers(f);
+        const std::string path = std::string("test_torch_converted_") + dir + ".safetensors";
+        {
+            sqllm::io::safetensors_writer w(path);
+            for (const auto& L : found) {
+                using S = sqllm::csr<float, std::int32_t>;
+                switch (L.bits) {
+                    case 2: sqllm::io::write_quantized(w, L.name, io::load_torch_quantized<2, float, S>(f, L).view()); break;
+                    case 3: sqllm::io::write_quantized(w, L.name, io::load_torch_quantized<3, float, S>(f, L).view()); break;
+                    case 4: sqllm::io::write_quantized(w, L.name, io::load_torch_quantized<4, float, S>(f, L).view()); break;
+                    case 8: sqllm::io::write_quantized(w, L.name, io::load_torch_quantized<8, float, S>(f, L).view()); break;
+                    default: FAIL("unexpected width");
+                }
+            }
+            w.finish();
+        }
+        check_converted(path, dir, found.size());
+        std::remove(path.c_str());
+    }
+}
+
+// Run by tests/tools/test_convert_cli.sh on sqllm-convert's output of w3:
+//   SQLLM_CONVERTED=<dir>/model.safetensors sqllm_torch_tests "[.converted]"
+TEST_CASE("sqllm-convert output of the w3 fixture", "[.converted]") {
+    const char* path = std::getenv("SQLLM_CONVERTED");
+    REQUIRE(path);
+    check_converted(path, "w3", 5);
+    const sqllm::io::safetensors_file out(path);
+    CHECK(out.metadata().at("sqllm.format") == "squeezellm");
+    CHECK(out.metadata().at("sparse_threshold.model.layers.0.self_attn.v_proj") != "");
+    CHECK(out.at("model.layers.0.self_attn.k_proj.bias").type == sqllm::io::dtype::f16);
+    CHECK(out.at("model.embed_tokens.weight").type == sqllm::io::dtype::f16);
+    CHECK(out.find("model.layers.0.mlp.gate_proj.full_rows") == nullptr);     // folded
+    CHECK(out.find("model.layers.0.self_attn.o_proj.startrows") == nullptr);  // derived data, dropped
 }

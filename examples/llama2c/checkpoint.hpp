@@ -7,73 +7,23 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <sqllm/error.hpp>
 #include <sqllm/io/quantized_checkpoint.hpp>
 #include <sqllm/io/safetensors.hpp>
-#include <sqllm/kernels/gemm.hpp>
-#include <sqllm/kernels/gemv.hpp>
-#include <sqllm/matrix/quantized_matrix.hpp>
-#include <sqllm/sparse/csr.hpp>
 
+#include "hf_checkpoint.hpp"
 #include "linear.hpp"
 #include "llama2c_metadata.hpp"
 #include "model.hpp"
+#include "quantized_linear.hpp"
 
 namespace llama2c {
-
-/// A linear layer stored as Bits-bit codes into per-row fp32 LUTs plus the
-/// reference's CSR sparse part; gemv/gemm run sqllm's kernels on the packed
-/// codes (AVX-512/AVX2 where the CPU has them).
-template <int Bits>
-class quantized_linear final : public linear {
-public:
-    /// Layout: sqllm::default_layout<Bits> (striped), what load_quantized repacks into.
-    using matrix = sqllm::quantized_matrix<Bits, float, sqllm::csr<float, std::int32_t>>;
-
-    explicit quantized_linear(matrix m) : m_(std::move(m)) {}
-
-    std::size_t rows() const override { return m_.rows(); }
-    std::size_t cols() const override { return m_.cols(); }
-    void gemv(const float* x, float* y) const override {
-        sqllm::gemv(m_.view(), sqllm::span<const float>(x, cols()), sqllm::span<float>(y, rows()));
-    }
-    void gemm(const float* X, std::size_t n, float* Y) const override {
-        sqllm::gemm(m_.view(), sqllm::matrix_view<const float>(X, n, cols()), sqllm::matrix_view<float>(Y, n, rows()));
-    }
-    /// In memory: codes as packed for the kernels (rows padded to the layout's
-    /// multiple of 256 columns), LUTs and the CSR arrays.
-    std::size_t storage_bytes() const override { return m_.storage_bytes(); }
-    std::string describe() const override {
-        const std::size_t nnz = m_.view().nonzeros();
-        return std::to_string(Bits) + "-bit LUT" + (nnz ? " + CSR" : "");
-    }
-
-private:
-    matrix m_;
-};
-
-/// Loads one quantized layer of `file` with its code width picked at run time.
-inline std::unique_ptr<linear> load_quantized_linear(const sqllm::io::safetensors_file& file,
-                                                     const sqllm::io::quantized_layer_info& info) {
-    using sqllm::io::load_quantized;
-    switch (info.bits) {
-        case 1: return std::make_unique<quantized_linear<1>>(load_quantized<1>(file, info));
-        case 2: return std::make_unique<quantized_linear<2>>(load_quantized<2>(file, info));
-        case 3: return std::make_unique<quantized_linear<3>>(load_quantized<3>(file, info));
-        case 4: return std::make_unique<quantized_linear<4>>(load_quantized<4>(file, info));
-        case 5: return std::make_unique<quantized_linear<5>>(load_quantized<5>(file, info));
-        case 6: return std::make_unique<quantized_linear<6>>(load_quantized<6>(file, info));
-        case 7: return std::make_unique<quantized_linear<7>>(load_quantized<7>(file, info));
-        case 8: return std::make_unique<quantized_linear<8>>(load_quantized<8>(file, info));
-        default: break;
-    }
-    throw sqllm::error(sqllm::errc::corrupt_data,
-                       file.path() + ": layer \"" + info.name + "\" has " + std::to_string(info.bits) + "-bit codes");
-}
 
 /// Loads a model from a safetensors checkpoint carrying the llama2c.* config
 /// metadata (sqllm-quantize writes it when its input is a llama2.c .bin).
@@ -134,18 +84,27 @@ inline model load_checkpoint(const std::string& path) {
     return m;
 }
 
-/// Loads a model from `path`, by its extension: `.bin` — an fp32 llama2.c
-/// checkpoint (load_bin); `.safetensors` — a checkpoint as sqllm-quantize
-/// writes it (load_checkpoint). The one place formats are dispatched.
-/// Throws sqllm::error (errc::invalid_argument for an unknown extension).
+/// Loads a model from `path`: `.bin` — an fp32 llama2.c checkpoint
+/// (load_bin); a directory or a `.index.json` — a Hugging Face model
+/// (load_hf); `.safetensors` — an HF-layout file (tensor names starting
+/// "model." or "lm_head.", config.json beside it: load_hf), else a llama2.c
+/// checkpoint as sqllm-quantize writes it (load_checkpoint). The one place
+/// formats are dispatched. Throws sqllm::error (errc::invalid_argument for
+/// an unknown format).
 inline model load_model(const std::string& path) {
     const auto ends_with = [&path](const std::string& suffix) {
         return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
     };
+    std::error_code ec;
     if (ends_with(".bin")) return load_bin(path);
-    if (ends_with(".safetensors")) return load_checkpoint(path);
+    if (std::filesystem::is_directory(path, ec) || ends_with(".index.json")) return load_hf(path);
+    if (ends_with(".safetensors")) {
+        const bool hf = has_hf_names(sqllm::io::safetensors_file(path));
+        return hf ? load_hf(path) : load_checkpoint(path);
+    }
     throw sqllm::error(sqllm::errc::invalid_argument,
-                       path + ": unknown model format (expected a llama2.c .bin or a .safetensors checkpoint)");
+                       path + ": unknown model format (expected a llama2.c .bin, a .safetensors checkpoint, or a "
+                              "Hugging Face model directory)");
 }
 
 }  // namespace llama2c

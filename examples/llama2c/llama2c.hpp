@@ -60,6 +60,8 @@ struct llama2c_config {
     int vocab_size = 0;             ///< tokens; always positive here (the header's sign is shared_classifier)
     int seq_len = 0;                ///< longest context the model was trained for
     bool shared_classifier = true;  ///< logits = tok_embeddings · x (header vocab_size > 0)
+    float norm_eps = 1e-5f;         ///< RMSNorm ε (llama2.c's; a Hugging Face config.json's rms_norm_eps)
+    double rope_theta = 10000.0;    ///< RoPE base (llama2.c's; config.json's rope_theta)
 
     /// Width of one attention head: dim / n_heads.
     int head_size() const { return dim / n_heads; }
@@ -160,6 +162,10 @@ inline void validate_llama2c_config(const llama2c_config& c, const std::string& 
         bad("n_heads = " + std::to_string(c.n_heads) +
             " is not a multiple of n_kv_heads = " + std::to_string(c.n_kv_heads));
     if (c.head_size() % 2 != 0) bad("head_size = " + std::to_string(c.head_size()) + " is odd (RoPE rotates pairs)");
+    if (!(c.norm_eps > 0.0f) || !std::isfinite(c.norm_eps))
+        bad("RMSNorm epsilon " + std::to_string(c.norm_eps) + " is not a positive finite number");
+    if (!(c.rope_theta > 1.0) || !std::isfinite(c.rope_theta))
+        bad("RoPE theta " + std::to_string(c.rope_theta) + " is not a finite number > 1");
 }
 
 namespace detail {

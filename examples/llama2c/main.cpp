@@ -5,6 +5,8 @@
 //   llama2c generate <model> <tokenizer.bin> [--prompt TEXT] [--steps N]
 //                    [--temperature T] [--seed S]
 //   llama2c calibrate <model> <tokens.u16> <out.safetensors>
+//   llama2c export-hf <model.bin> <out_dir> [--dtype f32|bf16|f16] [--shards N]
+//                     [--fisher IN.safetensors]
 //
 // Exit status: 0 on success, 2 for a usage error, 1 for any other failure
 // (unreadable or malformed files, bad token ids, ...).
@@ -23,6 +25,7 @@
 
 #include "calibrate.hpp"
 #include "checkpoint.hpp"
+#include "hf_export.hpp"
 #include "llama2c_tokenizer.hpp"
 #include "model.hpp"
 #include "perplexity.hpp"
@@ -40,7 +43,13 @@ constexpr const char* usage_text =
     "  llama2c calibrate <model> <tokens.u16> <out.safetensors>\n"
     "      per linear layer, the sum over all tokens of each input channel's x^2: forward-only\n"
     "      sensitivities for sqllm-quantize --sensitivity (instead of Fisher information)\n"
-    "<model>: a llama2.c legacy .bin checkpoint, or a .safetensors checkpoint from sqllm-quantize\n";
+    "  llama2c export-hf <model.bin> <out_dir> [--dtype f32|bf16|f16] [--shards N] [--fisher IN.safetensors]\n"
+    "      write the model as a Hugging Face LlamaForCausalLM directory (config.json, model.safetensors or\n"
+    "      N shards and their index; q/k rows permuted for HF's RoPE); --fisher also converts a llama2.c-named\n"
+    "      Fisher file to <out_dir>/fisher.safetensors under the HF weight names\n"
+    "<model>: a llama2.c legacy .bin checkpoint, a .safetensors checkpoint from sqllm-quantize, or a\n"
+    "         Hugging Face Llama model (a directory with config.json, its index.json, or one of its\n"
+    "         .safetensors files), dense (F32/F16/BF16) or quantized by sqllm-quantize\n";
 
 /// A command-line mistake: reported with the usage text, exit status 2.
 struct usage_error {
@@ -211,12 +220,33 @@ int run_calibrate(const arguments& args) {
     return 0;
 }
 
+int run_export_hf(const arguments& args) {
+    if (args.positional.size() != 2) throw usage_error{"export-hf takes <model.bin> <out_dir>"};
+    llama2c::hf_export_options opt;
+    const auto type = args.options.find("dtype");
+    if (type != args.options.end()) {
+        if (type->second == "f32") opt.type = sqllm::io::dtype::f32;
+        else if (type->second == "bf16") opt.type = sqllm::io::dtype::bf16;
+        else if (type->second == "f16") opt.type = sqllm::io::dtype::f16;
+        else throw usage_error{"--dtype " + type->second + ": expected f32, bf16 or f16"};
+    }
+    opt.shards = std::size_t(args.integer("shards", 1, 1, 99999));
+    const auto fisher = args.options.find("fisher");
+    if (fisher != args.options.end()) opt.fisher = fisher->second;
+    const llama2c::hf_export_result r = llama2c::export_hf(args.positional[0], args.positional[1], opt);
+    for (const std::string& f : r.files)
+        std::printf("wrote %s\n", f.c_str());
+    std::printf("%zu bytes of weights\n", r.total_size);
+    return 0;
+}
+
 int main(int argc, char** argv) {
     try {
         if (argc < 2) throw usage_error{"missing subcommand"};
         const std::string command = argv[1];
         if (command == "perplexity") return run_perplexity(arguments(argc, argv, 2, {"max-tokens"}));
         if (command == "calibrate") return run_calibrate(arguments(argc, argv, 2, {}));
+        if (command == "export-hf") return run_export_hf(arguments(argc, argv, 2, {"dtype", "shards", "fisher"}));
         if (command == "generate")
             return run_generate(arguments(argc, argv, 2, {"prompt", "steps", "temperature", "seed"}));
         if (command == "--help" || command == "-h" || command == "help") {

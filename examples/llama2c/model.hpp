@@ -6,6 +6,9 @@
 // classifier·RMSNorm(x). RMSNorm uses ε = 1e-5, RoPE rotates the pairs
 // (2i, 2i+1) of each head by pos · 10000^(-2i/head_size), attention is causal
 // and grouped-query (query head h reads key/value head h / (n_heads/n_kv_heads)).
+// (ε and the base 10000 are config.norm_eps and config.rope_theta, which a
+// Hugging Face config.json may set otherwise; hf_checkpoint.hpp brings HF's
+// q/k rows into this pair order at load.)
 //
 // Every matrix product goes through the `linear` interface (linear.hpp), so
 // fp32 and quantized weights run the same code. The engine evaluates either
@@ -211,12 +214,12 @@ public:
         const std::size_t kv = std::size_t(c.kv_dim()), half = std::size_t(c.head_size()) / 2;
         key_cache_.assign(m.layers.size() * max_pos_ * kv, 0.0f);
         value_cache_.assign(key_cache_.size(), 0.0f);
-        // RoPE table: angle pos · 10000^(-2i/head_size), computed in double.
+        // RoPE table: angle pos · theta^(-2i/head_size) (theta = 10000 for llama2.c), computed in double.
         rope_cos_.resize(max_pos_ * half);
         rope_sin_.resize(max_pos_ * half);
         for (std::size_t p = 0; p < max_pos_; ++p)
             for (std::size_t i = 0; i < half; ++i) {
-                const double angle = double(p) * std::pow(10000.0, -2.0 * double(i) / double(c.head_size()));
+                const double angle = double(p) * std::pow(c.rope_theta, -2.0 * double(i) / double(c.head_size()));
                 rope_cos_[p * half + i] = static_cast<float>(std::cos(angle));
                 rope_sin_[p * half + i] = static_cast<float>(std::sin(angle));
             }
@@ -338,15 +341,16 @@ private:
         }
     }
 
-    /// out[i] = weight ⊙ x[i] / sqrt(mean(x[i]²) + 1e-5) for each of the n rows.
+    /// out[i] = weight ⊙ x[i] / sqrt(mean(x[i]²) + ε) for each of the n rows (ε = config.norm_eps, 1e-5 for llama2.c).
     void rmsnorm(const float* x, const float* weight, std::size_t n, float* out) const {
         const std::size_t dim = std::size_t(m_.config.dim);
+        const float eps = m_.config.norm_eps;
         for (std::size_t i = 0; i < n; ++i) {
             const float* xi = x + i * dim;
             float ss = 0.0f;
             for (std::size_t d = 0; d < dim; ++d)
                 ss += xi[d] * xi[d];
-            const float scale = 1.0f / std::sqrt(ss / float(dim) + 1e-5f);
+            const float scale = 1.0f / std::sqrt(ss / float(dim) + eps);
             for (std::size_t d = 0; d < dim; ++d)
                 out[i * dim + d] = weight[d] * (scale * xi[d]);
         }

@@ -3,7 +3,7 @@
 # Debian 12 / Ubuntu 22.04+, from the distribution's packages only.
 # --bench adds what bench/run_kernels.sh needs for its chart (matplotlib).
 set -euo pipefail
-packages=(cmake ninja-build g++ clang libxsimd-dev catch2 libbenchmark-dev nlohmann-json3-dev libcli11-dev python3)
+packages=(cmake ninja-build g++ clang libxsimd-dev catch2 libbenchmark-dev nlohmann-json3-dev libcli11-dev libzip-dev python3)
 if [ "${1:-}" = "--bench" ]; then packages+=(python3-matplotlib); fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

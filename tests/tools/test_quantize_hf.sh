@@ -133,12 +133,15 @@ done
 [ "$(find "$work/parts" -name '.sqllm-part-*' | wc -l)" -eq 0 ] || fail "--merge left the part records"
 "$quantize" "$hf" -o "$work/p3" --part 1/2 --bits 4 -q || fail "--part 1/2 --bits 4"
 "$quantize" "$hf" -o "$work/p3" --part 2/2 -q || fail "--part 2/2"
+# More parts than files: the parts without a file write only their record.
+for k in 1 2 3; do "$quantize" "$hf" -o "$work/p4" --part "$k/3" -q 2>/dev/null || fail "--part $k/3: exit status $?"; done
+"$quantize" --merge "$work/p4" -q || fail "--merge of 3 parts of 2 files"
+cmp -s "$out/model.safetensors.index.json" "$work/p4/model.safetensors.index.json" || fail "3 parts: index differs"
 expect_error "merge of parts run differently" "other settings" --merge "$work/p3"
 
 # --- refused: before any work, with a clear message
 expect_error "sharded model to one file" "is written to a directory" "$hf" -o "$work/x.safetensors"
 expect_error "part out of range" "expected K/N" "$hf" -o "$work/x" --part 3/2
-expect_error "more parts than files" "fewer than 3 parts" "$hf" -o "$work/x" --part 1/3
 expect_error "output is the input directory" "is the input's directory" "$hf" -o "$hf"
 expect_error "bad --tensor-bits" "the width must be 1..8" "$hf" -o "$work/x" --tensor-bits 'mlp=9'
 expect_error "bad --tensor-bits rule" "expected REGEX=VALUE" "$hf" -o "$work/x" --tensor-bits 'mlp'

@@ -508,10 +508,6 @@ int run(const settings& s) {
     std::size_t part = 1, parts = 1;
     if (!s.part.empty()) sqllm_tool::parse_part(s.part, part, parts);
     const std::vector<bool> mine = sqllm_tool::shards_of_part(model->shard_count(), part, parts);
-    if (parts > model->shard_count())
-        throw sqllm::error(sqllm::errc::invalid_argument,
-                           "--part " + s.part + ": the model has " + std::to_string(model->shard_count()) +
-                               " file(s), fewer than " + std::to_string(parts) + " parts");
     const auto sens = open_sensitivity(s, *model, plan);
     if (s.dry_run) {
         sqllm_tool::print_plan(*model, plan, lut_dtype == sio::dtype::f16 ? 2 : 4, mine);
@@ -606,6 +602,9 @@ int run(const settings& s) {
     record.config.sparsity = sqllm_tool::describe_sparsity(default_sparse);
     record.config.sensitivity = s.sensitivity.empty() ? "none" : s.sensitivity;
 
+    if (std::count(mine.begin(), mine.end(), true) == 0 && !s.quiet)
+        std::fprintf(stderr, "sqllm-quantize: part %zu of %zu has none of the model's %zu file(s) to write\n", part,
+                     parts, model->shard_count());
     std::size_t total_rows = 0, part_count = 0;
     for (std::size_t i = 0; i < tensors.size(); ++i)
         if (plan[i].quantize && mine[tensors[i].shard]) {

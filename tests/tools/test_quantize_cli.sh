@@ -286,6 +286,22 @@ kill $live
 wait $live 2>/dev/null
 rm -f "$out.sqllm-tmp.$live.0123456789abcdef" "$work/other.sqllm-tmp.$dead.0123456789abcdef" "$out"
 
+# --- a llama.cpp importance matrix as the sensitivities (llama2.c names mapped
+# to llama.cpp's: layers.0.wq -> blk.0.attn_q.weight) -------------------------
+imatrix="$(dirname "$0")/../data/imatrix/stories260K.imatrix.gguf"
+"$quantize" "$model" -o "$out" --sensitivity "$imatrix" --sparsity 0.45% -q --report "$work/imx.json" ||
+  fail "quantize with an imatrix: exit status $?"
+python3 - "$out" "$work/imx.json" <<'EOF2' || fail "imatrix run: metadata or kept weights wrong"
+import json, struct, sys
+f = open(sys.argv[1], "rb")
+h = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+assert h["__metadata__"]["sqllm.sensitivity"].startswith("imatrix:"), h["__metadata__"]["sqllm.sensitivity"]
+r = json.load(open(sys.argv[2]))
+assert r["total"]["nnz"] > 0 and len(r["tensors"]) == 35, r["total"]
+EOF2
+expect_error "imatrix without the model's weights" 'no imatrix entry "blk.0.attn_q.weight"' "$model" -o "$work/out.safetensors" \
+  --sensitivity "$(dirname "$0")/../data/imatrix/gguf_py_written.gguf"
+
 # --- memory proportional to one tensor -----------------------------------------
 if [ "$memory" = "--memory" ]; then
   # 6 tensors of 4096×4096 fp16: 192 MiB on disk, 384 MiB as float. One

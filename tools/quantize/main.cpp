@@ -44,6 +44,7 @@
 #include "model_source.hpp"
 #include "plan.hpp"
 #include "progress.hpp"
+#include "sensitivity_source.hpp"
 #include "sparsity.hpp"
 
 namespace {
@@ -326,34 +327,16 @@ std::vector<sqllm_tool::tensor_plan> make_plan(const settings& s, const sqllm_to
     return plan;
 }
 
-/// The sensitivity file, checked against the weights to quantize.
-std::unique_ptr<sio::safetensors_file> open_sensitivity(const settings& s, const sqllm_tool::model_source& model,
-                                                        const std::vector<sqllm_tool::tensor_plan>& plan) {
+/// The sensitivity file (safetensors or a llama.cpp importance matrix,
+/// sensitivity_source.hpp), checked against the weights to quantize.
+std::unique_ptr<sqllm_tool::sensitivity_source> open_sensitivity(const settings& s, const sqllm_tool::model_source& model,
+                                                                 const std::vector<sqllm_tool::tensor_plan>& plan) {
     if (s.sensitivity.empty()) return nullptr;
-    const auto& tensors = model.tensors();
-    auto sens = std::make_unique<sio::safetensors_file>(s.sensitivity);
-    std::set<std::string> wanted;
-    for (std::size_t i = 0; i < tensors.size(); ++i)
-        if (plan[i].quantize) wanted.insert(tensors[i].name);
-    for (const auto& t : sens->tensors())
-        if (!wanted.count(t.name))
-            throw sqllm::error(sqllm::errc::invalid_argument,
-                               s.sensitivity + ": tensor \"" + t.name + "\" is not a quantized tensor of " + s.input);
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-        if (!plan[i].quantize) continue;
-        const auto& t = tensors[i];
-        const sio::tensor_info* st = sens->find(t.name);
-        if (!st)
-            throw sqllm::error(sqllm::errc::invalid_argument, s.sensitivity + ": no sensitivity for \"" + t.name + "\"");
-        const bool full = st->shape == t.shape, per_col = st->shape.size() == 1 && st->shape[0] == t.shape[1];
-        if (!full && !per_col)
-            throw sqllm::error(sqllm::errc::shape_mismatch,
-                               s.sensitivity + ": \"" + t.name + "\" is " + st->describe() + " but the weight is " +
-                                   t.describe() + " (expected the same shape, or [cols])");
-        if (st->type != sio::dtype::f32 && st->type != sio::dtype::f16 && st->type != sio::dtype::bf16)
-            throw sqllm::error(sqllm::errc::shape_mismatch,
-                               s.sensitivity + ": \"" + t.name + "\" is " + st->describe() + ", not floating point");
-    }
+    auto sens = sqllm_tool::open_sensitivity(s.sensitivity);
+    sqllm_tool::weight_list selected;
+    for (std::size_t i = 0; i < model.tensors().size(); ++i)
+        if (plan[i].quantize) selected.emplace_back(model.tensors()[i].name, model.tensors()[i].shape);
+    sens->check(selected, s.input);
     return sens;
 }
 
@@ -600,7 +583,7 @@ int run(const settings& s) {
     record.config.producer = std::string("sqllm-quantize ") + SQLLM_VERSION_STRING;
     record.config.method = s.method;
     record.config.sparsity = sqllm_tool::describe_sparsity(default_sparse);
-    record.config.sensitivity = s.sensitivity.empty() ? "none" : s.sensitivity;
+    record.config.sensitivity = sens ? sens->describe() : "none";
 
     if (std::count(mine.begin(), mine.end(), true) == 0 && !s.quiet)
         std::fprintf(stderr, "sqllm-quantize: part %zu of %zu has none of the model's %zu file(s) to write\n", part,
@@ -632,7 +615,7 @@ int run(const settings& s) {
         out.set_metadata(keys::bits, std::to_string(s.bits));
         out.set_metadata(keys::method, s.method);
         out.set_metadata(keys::sparsity, sqllm_tool::describe_sparsity(default_sparse));
-        out.set_metadata(keys::sensitivity, s.sensitivity.empty() ? "none" : s.sensitivity);
+        out.set_metadata(keys::sensitivity, sens ? sens->describe() : "none");
         sqllm_tool::shard_record written;
         written.file = model->shard_name(sh);
         for (std::size_t i = 0; i < tensors.size(); ++i) {
@@ -663,11 +646,10 @@ int run(const settings& s) {
             std::vector<float> s_data;
             sqllm::matrix_view<const float> W(w.data(), st.rows, st.cols), S;
             if (sens) {
-                const sio::tensor_info& info = sens->at(t.name);
-                s_data = sens->to_float(info);
-                sens->release(info);
-                S = info.shape.size() == 1 ? sqllm::broadcast_rows(s_data, st.rows)
-                                           : sqllm::matrix_view<const float>(s_data.data(), st.rows, st.cols);
+                bool per_column = false;
+                s_data = sens->load(t.name, st.rows, st.cols, per_column);
+                S = per_column ? sqllm::broadcast_rows(s_data, st.rows)
+                               : sqllm::matrix_view<const float>(s_data.data(), st.rows, st.cols);
             }
             st.weighted_norm = weighted_norm(W, S);
             sqllm::quantize_options topt = opt;
@@ -745,8 +727,9 @@ int main(int argc, char** argv) {
                    "quant_config.json, config and tokenizer files copied) or one .safetensors file; written only "
                    "when complete");
     app.add_option("--sensitivity", s.sensitivity,
-                   "safetensors of sensitivities named like the weights: [rows, cols] (e.g. Fisher) or [cols] "
-                   "(per input channel, e.g. activation E[x^2] from calibration)")
+                   "sensitivities: a safetensors named like the weights, [rows, cols] (e.g. Fisher) or [cols] "
+                   "(per input channel, e.g. activation E[x^2] from calibration); or a llama.cpp importance "
+                   "matrix (imatrix .gguf or legacy .dat), per input channel")
         ->check(CLI::ExistingFile);
     app.add_option("--bits", s.bits, "code width")->check(CLI::Range(1, 8))->capture_default_str();
     app.add_option("--tensor-bits", s.tensor_bits,

@@ -71,6 +71,11 @@ TEMPLATE_TEST_CASE_SIG("pack/unpack/repack round-trip on random codes", "[pack]"
             // Random access agrees with group decoding.
             for (std::size_t i = 0; i < codes.size(); i += 7)
                 REQUIRE(reference_layout<Bits>::get(ref.data(), rows, cols, i / cols, i % cols) == codes[i]);
+            // Repacking into the same layout is a copy (its shortcut), size-checked like any other.
+            REQUIRE(repack<reference_layout<Bits>, reference_layout<Bits>>(ref, rows, cols) == ref);
+            REQUIRE_THROWS_AS((repack<reference_layout<Bits>, reference_layout<Bits>>(
+                                  span<const std::uint32_t>(ref.data(), ref.size() - 1), rows, cols)),
+                              sqllm::error);
         }
     }
 }

@@ -135,13 +135,24 @@ void dispatch_bits(int bits, sqllm::matrix_view<const float> W, sqllm::matrix_vi
     }
 }
 
-double weighted_norm(sqllm::matrix_view<const float> W, sqllm::matrix_view<const float> S) {
+/// Σ s·w² (the relative error's denominator), over the executor: 64 row
+/// blocks summed in order, so the value does not depend on the thread count.
+double weighted_norm(sqllm::matrix_view<const float> W, sqllm::matrix_view<const float> S,
+                     const sqllm::thread_executor& exec) {
+    constexpr std::size_t blocks = 64;
+    std::vector<double> part(blocks, 0.0);
+    exec.bulk(blocks, [&](std::size_t b) {
+        double sum = 0;
+        for (std::size_t r = W.rows() * b / blocks; r < W.rows() * (b + 1) / blocks; ++r)
+            for (std::size_t c = 0; c < W.cols(); ++c) {
+                const double w = W(r, c);
+                sum += (S.empty() ? 1.0 : S(r, c)) * w * w;
+            }
+        part[b] = sum;
+    });
     double sum = 0;
-    for (std::size_t r = 0; r < W.rows(); ++r)
-        for (std::size_t c = 0; c < W.cols(); ++c) {
-            const double w = W(r, c);
-            sum += (S.empty() ? 1.0 : S(r, c)) * w * w;
-        }
+    for (double p : part)
+        sum += p;
     return sum;
 }
 
@@ -651,7 +662,7 @@ int run(const settings& s) {
                 S = per_column ? sqllm::broadcast_rows(s_data, st.rows)
                                : sqllm::matrix_view<const float>(s_data.data(), st.rows, st.cols);
             }
-            st.weighted_norm = weighted_norm(W, S);
+            st.weighted_norm = weighted_norm(W, S, exec);
             sqllm::quantize_options topt = opt;
             topt.sparse = p.sparse;
             topt.progress = [&bar](std::size_t done, std::size_t) { bar.update(done); };

@@ -84,6 +84,17 @@ inline model load_checkpoint(const std::string& path) {
     return m;
 }
 
+/// Whether load_model reads `path` as a Hugging Face model: a directory, an
+/// `.index.json`, or a `.safetensors` file with HF tensor names (has_hf_names).
+inline bool is_hf_model(const std::string& path) {
+    const auto ends_with = [&path](const std::string& suffix) {
+        return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec) || ends_with(".index.json")) return true;
+    return ends_with(".safetensors") && has_hf_names(sqllm::io::safetensors_file(path));
+}
+
 /// Loads a model from `path`: `.bin` — an fp32 llama2.c checkpoint
 /// (load_bin); a directory or a `.index.json` — a Hugging Face model
 /// (load_hf); `.safetensors` — an HF-layout file (tensor names starting
@@ -95,13 +106,9 @@ inline model load_model(const std::string& path) {
     const auto ends_with = [&path](const std::string& suffix) {
         return path.size() >= suffix.size() && path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
     };
-    std::error_code ec;
     if (ends_with(".bin")) return load_bin(path);
-    if (std::filesystem::is_directory(path, ec) || ends_with(".index.json")) return load_hf(path);
-    if (ends_with(".safetensors")) {
-        const bool hf = has_hf_names(sqllm::io::safetensors_file(path));
-        return hf ? load_hf(path) : load_checkpoint(path);
-    }
+    if (is_hf_model(path)) return load_hf(path);
+    if (ends_with(".safetensors")) return load_checkpoint(path);
     throw sqllm::error(sqllm::errc::invalid_argument,
                        path + ": unknown model format (expected a llama2.c .bin, a .safetensors checkpoint, or a "
                               "Hugging Face model directory)");

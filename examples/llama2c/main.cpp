@@ -42,7 +42,8 @@ constexpr const char* usage_text =
     "      T = 0 (default) is greedy, T > 0 samples from softmax(logits / T) seeded by S (default 42)\n"
     "  llama2c calibrate <model> <tokens.u16> <out.safetensors>\n"
     "      per linear layer, the sum over all tokens of each input channel's x^2: forward-only\n"
-    "      sensitivities for sqllm-quantize --sensitivity (instead of Fisher information)\n"
+    "      sensitivities for sqllm-quantize --sensitivity (instead of Fisher information); named like\n"
+    "      the model's weights (Hugging Face names for an HF model)\n"
     "  llama2c export-hf <model.bin> <out_dir> [--dtype f32|bf16|f16] [--shards N] [--fisher IN.safetensors]\n"
     "      write the model as a Hugging Face LlamaForCausalLM directory (config.json, model.safetensors or\n"
     "      N shards and their index; q/k rows permuted for HF's RoPE); --fisher also converts a llama2.c-named\n"
@@ -212,7 +213,15 @@ int run_calibrate(const arguments& args) {
     const llama2c::model m = llama2c::load_model(args.positional[0]);
     const std::vector<int> tokens = llama2c::read_tokens_u16(args.positional[1]);
     const auto start = std::chrono::steady_clock::now();
-    const auto sums = llama2c::activation_second_moments(m, tokens);
+    auto sums = llama2c::activation_second_moments(m, tokens);
+    if (llama2c::is_hf_model(args.positional[0])) {
+        // Named like the HF weights, for sqllm-quantize on the HF model. Sums
+        // are per input channel: the q/k row order does not enter.
+        std::map<std::string, std::vector<double>> renamed;
+        for (auto& kv : sums)
+            renamed[llama2c::hf_name_of(kv.first)] = std::move(kv.second);
+        sums = std::move(renamed);
+    }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     llama2c::write_second_moments(args.positional[2], sums, tokens.size(), args.positional[1]);
     std::printf("wrote %zu per-channel sensitivities from %zu tokens to %s (%.2f s)\n", sums.size(), tokens.size(),

@@ -78,6 +78,16 @@ for dir in hf hf2; do
   fi
 done
 
+# Forward-only sensitivities from `llama2c calibrate` on the HF model come out under HF names.
+head -c 8000 "$data/calib.u16" >"$work/calib.u16"
+"$llama2c" calibrate "$work/hf" "$work/calib.u16" "$work/act_hf.safetensors" >/dev/null || fail "calibrate (HF)"
+"$llama2c" calibrate "$data/stories260K.bin" "$work/calib.u16" "$work/act.safetensors" >/dev/null || fail "calibrate (.bin)"
+"$quantize" "$work/hf" -o "$work/qact_hf" --sensitivity "$work/act_hf.safetensors" --bits 3 -q \
+  || fail "sqllm-quantize with HF-named calibration sums"
+"$quantize" "$data/stories260K.bin" -o "$work/qact.safetensors" --sensitivity "$work/act.safetensors" --bits 3 -q \
+  || fail "sqllm-quantize with calibration sums"
+agree "3-bit calibrated llama2.c vs HF" "$(nll "$work/qact.safetensors")" "$(nll "$work/qact_hf")" 1e-4
+
 # --- bad input ----------------------------------------------------------------------
 mkdir -p "$work/noconfig" && cp "$work/hf/model.safetensors" "$work/noconfig/"
 if "$llama2c" perplexity "$work/noconfig" "$tokens" >/dev/null 2>"$work/stderr"; then

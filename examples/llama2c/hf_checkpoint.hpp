@@ -58,18 +58,28 @@ public:
     }
     std::size_t rows() const override { return inner_->rows(); }
     std::size_t cols() const override { return inner_->cols(); }
-    void gemv(const float* x, float* y) const override { gemm(x, 1, y); }
+    void gemv(const float* x, float* y) const override {
+        std::vector<float> hf(rows());  // per call: the model may be shared by several engines
+        inner_->gemv(x, hf.data());
+        scatter(hf.data(), 1, y);
+    }
     void gemm(const float* X, std::size_t n, float* Y) const override {
-        std::vector<float> hf(n * rows());  // per call: the model may be shared by several engines
+        std::vector<float> hf(n * rows());
         inner_->gemm(X, n, hf.data());
-        for (std::size_t t = 0; t < n; ++t)
-            for (std::size_t r = 0; r < rows(); ++r)
-                Y[t * rows() + r] = hf[t * rows() + from_[r]];
+        scatter(hf.data(), n, Y);
     }
     std::size_t storage_bytes() const override { return inner_->storage_bytes(); }
     std::string describe() const override { return inner_->describe(); }
 
 private:
+    /// Y row t = hf row t in llama2.c's order, for t < n.
+    void scatter(const float* hf, std::size_t n, float* Y) const {
+        const std::size_t rows = from_.size();
+        for (std::size_t t = 0; t < n; ++t)
+            for (std::size_t r = 0; r < rows; ++r)
+                Y[t * rows + r] = hf[t * rows + from_[r]];
+    }
+
     std::unique_ptr<linear> inner_;
     std::vector<std::size_t> from_;  // llama2.c row -> HF row
 };

@@ -113,7 +113,12 @@ int run_perplexity(const arguments& args) {
 
     const llama2c::model m = llama2c::load_model(args.positional[0]);
     const auto windows = llama2c::story_windows(llama2c::read_tokens_u16(args.positional[1]));
-    llama2c::engine e(m);
+    // A cache for the longest window, not the model's whole context (an HF
+    // config may give 128k positions); evaluate refuses windows beyond it.
+    std::size_t longest = 1;
+    for (const auto& w : windows)
+        longest = std::max(longest, w.size());
+    llama2c::engine e(m, std::min(longest, std::size_t(m.config.seq_len)));
     std::printf("model: %s\n  %s\n", args.positional[0].c_str(), llama2c::summary(m).c_str());
 
     const auto t0 = std::chrono::steady_clock::now();

@@ -328,7 +328,7 @@ TEST_CASE("imatrix: the stories260K fixture covers every linear weight", "[imatr
     CHECK(src->describe() == "imatrix:" + path + " (189 chunks of 257 tokens)");
     src->check(weights, "stories260K.bin");
     bool per_column = false;
-    const auto s = src->load("layers.2.w2", 64, 172, per_column);
+    const auto s = src->load("layers.2.w2", 64, 172, per_column, sqllm::thread_executor(2));
     CHECK(per_column);
     CHECK(s == m.mean_squares(*m.find("blk.2.ffn_down.weight")));
 
@@ -353,7 +353,7 @@ TEST_CASE("imatrix: the stories260K fixture covers every linear weight", "[imatr
         CHECK(e.code() == errc::shape_mismatch);
         CHECK(std::string(e.what()).find("layers.0.wq") != std::string::npos);
     }
-    CHECK_THROWS_AS(src->load("layers.0.wq", 64, 65, per_column), sqllm::error);
+    CHECK_THROWS_AS(src->load("layers.0.wq", 64, 65, per_column, sqllm::thread_executor(2)), sqllm::error);
     try {
         src->check({{"layers.0.rms_att", {64}}}, "m");
         FAIL("expected an error");
@@ -394,9 +394,9 @@ TEST_CASE("sensitivity_source: safetensors keeps today's checks", "[imatrix]") {
     auto src = sqllm_tool::open_sensitivity(f.path);
     CHECK(src->describe() == "fisher:" + f.path);
     bool per_column = true;
-    CHECK(src->load("a", 2, 3, per_column) == full);
+    CHECK(src->load("a", 2, 3, per_column, sqllm::thread_executor(2)) == full);
     CHECK(!per_column);
-    CHECK(src->load("b", 4, 3, per_column) == cols);
+    CHECK(src->load("b", 4, 3, per_column, sqllm::thread_executor(2)) == cols);
     CHECK(per_column);
 
     make(true, true, false, {2, 3});
@@ -427,7 +427,7 @@ TEST_CASE("open_sensitivity: chooses by content and name", "[imatrix]") {
         CHECK(src->describe().rfind("imatrix:", 0) == 0);
         src->check(weights);
         bool per_column = false;
-        CHECK(src->load("layers.0.wq", 4, 4, per_column).size() == 4);
+        CHECK(src->load("layers.0.wq", 4, 4, per_column, sqllm::thread_executor(2)).size() == 4);
         CHECK(per_column);
     }
     temp_file dat("m2.dat");

@@ -6,6 +6,7 @@
 #include <sqllm/io/safetensors_model.hpp>
 #include <sqllm/io/safetensors_writer.hpp>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -168,4 +169,35 @@ TEST_CASE("quant_config.json round-trips and rejects what it cannot mean", "[qua
     CHECK(throws([] { quant_config::parse(R"({"wbits": 3, "sqllm": {"layers": {"x": {"bits": 3, "shape": [1, 2],
                                                "lut": "I32"}}}})", "q"); },
                  errc::corrupt_data, "\"lut\" is not F32 or F16"));
+}
+
+TEST_CASE("safetensors_file::to_float on an executor equals the serial conversion bit for bit", "[safetensors]") {
+    model_dir d;
+    sqllm_test::rng_t rng(7);
+    const std::size_t n = (std::size_t(1) << 18) * 2 + 12345;  // over two of its blocks, and a partial one
+    const std::vector<float> v = sqllm_test::random_normal(rng, n, 3.0f);
+    std::vector<half> h(n);
+    std::vector<bfloat16> b(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        h[i] = half(v[i]);
+        b[i] = bfloat16(v[i]);
+    }
+    {
+        safetensors_writer w(d / "t.safetensors");
+        w.add<float>("f", {n}, v);
+        w.add<half>("h", {n}, h);
+        w.add<bfloat16>("b", {n}, b);
+        w.add<std::int32_t>("i", {2}, std::vector<std::int32_t>{1, 2});
+        w.finish();
+    }
+    const safetensors_file f(d / "t.safetensors");
+    const thread_executor exec(3);
+    for (const char* name : {"f", "h", "b"}) {
+        const auto serial = f.to_float(f.at(name)), parallel = f.to_float(f.at(name), exec);
+        REQUIRE(serial.size() == n);
+        CHECK(std::memcmp(serial.data(), parallel.data(), n * sizeof(float)) == 0);
+    }
+    CHECK_THROWS_AS(f.to_float(f.at("i"), exec), error);  // not floating point: the serial path's error
+    std::vector<float> small(3);
+    CHECK_THROWS_AS(f.to_float(f.at("f"), span<float>(small.data(), small.size()), exec), error);
 }

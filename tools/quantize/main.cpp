@@ -98,7 +98,8 @@ struct layer_stats {
     std::size_t input_bytes = 0;  // the tensor as stored in the input (its own dtype)
     double weighted_error = 0;  // Σ s·(w − dense)² over dense positions
     double weighted_norm = 0;   // Σ s·w²: the relative error's denominator
-    double seconds = 0;
+    double seconds = 0;           // the whole tensor: read, convert, quantize, write
+    double quantize_seconds = 0;  // sqllm::quantize alone (what bench_quantize times)
     double bits_per_weight() const { return 8.0 * static_cast<double>(bytes) / static_cast<double>(rows * cols); }
     double relative_error() const { return weighted_norm > 0 ? weighted_error / weighted_norm : 0; }
 };
@@ -110,7 +111,9 @@ void quantize_layer(sqllm::matrix_view<const float> W, sqllm::matrix_view<const 
                     const sqllm::quantize_options& opt, const sqllm::thread_executor& exec, sio::safetensors_writer& out,
                     sio::dtype lut_dtype, layer_stats& st) {
     sqllm::quantize_report rep;
+    const auto t0 = progress::clock::now();
     const auto q = sqllm::quantize<Bits, Lut, sparse_type, sqllm::reference_layout<Bits>>(W, S, opt, exec, &rep);
+    st.quantize_seconds = progress::seconds_since(t0);
     const std::size_t before = out.data_bytes();
     sio::write_quantized(out, st.out_name, q.view(), lut_dtype);
     st.bytes = out.data_bytes() - before;
@@ -192,6 +195,7 @@ void print_summary(const std::vector<layer_stats>& layers, std::size_t other_byt
         total.weighted_error += L.weighted_error;
         total.weighted_norm += L.weighted_norm;
         total.seconds += L.seconds;
+        total.quantize_seconds += L.quantize_seconds;
         weights += L.rows * L.cols;
         input_bytes += L.input_bytes;
     }
@@ -204,6 +208,11 @@ void print_summary(const std::vector<layer_stats>& layers, std::size_t other_byt
                 human_bytes(static_cast<double>(input_bytes)).c_str(),
                 human_bytes(static_cast<double>(other_bytes)).c_str(), seconds,
                 human_bytes(static_cast<double>(peak_rss_bytes())).c_str());
+    // How much of the run was the quantizer itself: the rest is reading,
+    // converting and writing, which a faster tool would shrink.
+    if (seconds > 0)
+        std::printf("sqllm::quantize itself: %.2f s of %.2f s (%.0f %%)\n", total.quantize_seconds, seconds,
+                    100.0 * total.quantize_seconds / seconds);
 }
 
 std::string report_json(const settings& s, const std::vector<layer_stats>& layers, double seconds) {
@@ -218,6 +227,7 @@ std::string report_json(const settings& s, const std::vector<layer_stats>& layer
     j["seconds"] = seconds;
     j["peak_rss_bytes"] = peak_rss_bytes();
     std::size_t weights = 0, bytes = 0, nnz = 0;
+    double quantize_seconds = 0;
     j["tensors"] = nlohmann::json::array();
     for (const auto& L : layers) {
         j["tensors"].push_back({{"name", L.name},
@@ -231,14 +241,17 @@ std::string report_json(const settings& s, const std::vector<layer_stats>& layer
                                 {"nnz", L.nnz},
                                 {"weighted_error", L.weighted_error},
                                 {"relative_weighted_error", L.relative_error()},
-                                {"seconds", L.seconds}});
+                                {"seconds", L.seconds},
+                                {"quantize_seconds", L.quantize_seconds}});
         weights += L.rows * L.cols;
         bytes += L.bytes;
         nnz += L.nnz;
+        quantize_seconds += L.quantize_seconds;
     }
     j["total"] = {{"weights", weights},
                   {"bytes", bytes},
                   {"nnz", nnz},
+                  {"quantize_seconds", quantize_seconds},
                   {"bits_per_weight", weights ? 8.0 * static_cast<double>(bytes) / static_cast<double>(weights) : 0.0}};
     return j.dump(2) + "\n";
 }
@@ -609,6 +622,7 @@ int run(const settings& s) {
     progress bar(total_rows, part_count, s.quiet);
     std::vector<layer_stats> stats;
     std::size_t other_bytes = 0, index = 0;
+    std::vector<float> w, s_data;  // one tensor's weights and sensitivities, reused from tensor to tensor
     namespace keys = sio::checkpoint_keys;
     for (std::size_t sh = 0; sh < model->shard_count(); ++sh) {
         if (!mine[sh]) continue;
@@ -652,13 +666,12 @@ int run(const settings& s) {
             st.input_bytes = st.rows * st.cols * sio::size_of(t.type);
             bar.begin_tensor(++index, t.name, st.rows, st.cols);
             const auto t1 = progress::clock::now();
-            const std::vector<float> w = model->to_float(i);
+            model->to_float(i, w, exec);
             model->release(i);
-            std::vector<float> s_data;
             sqllm::matrix_view<const float> W(w.data(), st.rows, st.cols), S;
             if (sens) {
                 bool per_column = false;
-                s_data = sens->load(t.name, st.rows, st.cols, per_column);
+                sens->load(t.name, st.rows, st.cols, per_column, exec, s_data);
                 S = per_column ? sqllm::broadcast_rows(s_data, st.rows)
                                : sqllm::matrix_view<const float>(s_data.data(), st.rows, st.cols);
             }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <sqllm/core/executor.hpp>
 #include <sqllm/error.hpp>
 #include <sqllm/io/quantized_checkpoint.hpp>
 #include <sqllm/io/safetensors.hpp>
@@ -45,7 +46,9 @@ public:
     virtual ~model_source() = default;
     virtual const std::vector<source_tensor>& tensors() const = 0;
     /// The tensor as float (float dtypes only).
-    virtual std::vector<float> to_float(std::size_t index) const = 0;
+    /// Converts on `exec` into `out`, resized to fit: a buffer reused from
+    /// tensor to tensor is not page-faulted and zeroed afresh each time.
+    virtual void to_float(std::size_t index, std::vector<float>& out, const sqllm::thread_executor& exec) const = 0;
     /// The tensor's raw little-endian bytes, as stored.
     virtual std::vector<unsigned char> raw(std::size_t index) const = 0;
     /// The tensor will not be needed again: drop what holds it in memory.
@@ -76,7 +79,10 @@ public:
             tensors_.push_back({r.info->name, r.info->type, r.info->shape, r.shard});
     }
     const std::vector<source_tensor>& tensors() const override { return tensors_; }
-    std::vector<float> to_float(std::size_t i) const override { return file(i).to_float(info(i)); }
+    void to_float(std::size_t i, std::vector<float>& out, const sqllm::thread_executor& exec) const override {
+        out.resize(info(i).numel());
+        file(i).to_float(info(i), sqllm::span<float>(out.data(), out.size()), exec);
+    }
     std::vector<unsigned char> raw(std::size_t i) const override {
         const auto b = file(i).bytes(info(i));
         return {b.data(), b.data() + b.size()};
@@ -121,7 +127,9 @@ public:
             tensors_.push_back({t.name, sio::dtype::f32, t.shape});
     }
     const std::vector<source_tensor>& tensors() const override { return tensors_; }
-    std::vector<float> to_float(std::size_t i) const override { return model_.tensors[i].data; }
+    void to_float(std::size_t i, std::vector<float>& out, const sqllm::thread_executor&) const override {
+        out = model_.tensors[i].data;
+    }
     std::vector<unsigned char> raw(std::size_t i) const override {
         const auto& d = model_.tensors[i].data;
         const auto* p = reinterpret_cast<const unsigned char*>(d.data());

@@ -11,7 +11,7 @@
 //   auto sens = sqllm_tool::open_sensitivity(path);
 //   sens->check(selected_names_and_shapes, model_path);  // before any work
 //   bool per_column = false;
-//   std::vector<float> s = sens->load(name, rows, cols, per_column);
+//   std::vector<float> s = sens->load(name, rows, cols, per_column, executor);
 //   // per_column: s has cols values (broadcast_rows), else rows × cols
 #pragma once
 
@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include <sqllm/core/executor.hpp>
 #include <sqllm/error.hpp>
 #include <sqllm/io/imatrix.hpp>
 #include <sqllm/io/mapped_file.hpp>
@@ -43,9 +44,18 @@ public:
     /// Throws sqllm::error naming the file and the weight.
     virtual void check(const weight_list& selected, const std::string& model = "the model") = 0;
     /// The sensitivities of `weight` ([rows, cols]): rows × cols values, or
-    /// cols values (per_column = true) to broadcast over the rows.
+    /// cols values (per_column = true) to broadcast over the rows; large ones
+    /// are converted on `exec`.
     virtual std::vector<float> load(const std::string& weight, std::size_t rows, std::size_t cols,
-                                    bool& per_column) = 0;
+                                    bool& per_column, const sqllm::thread_executor& exec) {
+        std::vector<float> out;
+        load(weight, rows, cols, per_column, exec, out);
+        return out;
+    }
+    /// The same into `out` (resized to fit; a buffer reused across weights
+    /// is not page-faulted and zeroed afresh for each).
+    virtual void load(const std::string& weight, std::size_t rows, std::size_t cols, bool& per_column,
+                      const sqllm::thread_executor& exec, std::vector<float>& out) = 0;
     /// What the sensitivities are, for the output's metadata:
     /// "fisher:<file>" or "imatrix:<file> (N chunks of M tokens)".
     virtual std::string describe() const = 0;
@@ -70,12 +80,14 @@ public:
             info(w.first, w.second);
     }
 
-    std::vector<float> load(const std::string& weight, std::size_t rows, std::size_t cols, bool& per_column) override {
+    using sensitivity_source::load;
+    void load(const std::string& weight, std::size_t rows, std::size_t cols, bool& per_column,
+              const sqllm::thread_executor& exec, std::vector<float>& out) override {
         const sqllm::io::tensor_info& t = info(weight, {rows, cols});
-        std::vector<float> out = file_.to_float(t);
+        out.resize(t.numel());
+        file_.to_float(t, sqllm::span<float>(out.data(), out.size()), exec);
         file_.release(t);
         per_column = t.shape.size() == 1;
-        return out;
     }
 
     std::string describe() const override { return "fisher:" + path(); }
@@ -122,9 +134,11 @@ public:
         }
     }
 
-    std::vector<float> load(const std::string& weight, std::size_t, std::size_t cols, bool& per_column) override {
+    using sensitivity_source::load;
+    void load(const std::string& weight, std::size_t, std::size_t cols, bool& per_column,
+              const sqllm::thread_executor&, std::vector<float>& out) override {
         per_column = true;
-        return file_.mean_squares(entry(weight, cols));
+        out = file_.mean_squares(entry(weight, cols));
     }
 
     std::string describe() const override {

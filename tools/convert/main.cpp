@@ -89,7 +89,7 @@ std::size_t dispatch(const sio::torch_checkpoint& in, const sio::torch_quantized
 }
 
 int run(const settings& s) {
-    const std::string model_dir = sio::detail::directory_of(s.input);
+    const std::string model_dir = sio::directory_of(s.input);
     const std::string config_dir = s.config_dir.empty() ? model_dir : s.config_dir;
     const std::string out_model = s.output_dir + "/model.safetensors";
     const std::string out_config = s.output_dir + "/quant_config.json";
@@ -179,7 +179,8 @@ int run(const settings& s) {
     for (const auto& t : in.tensors()) {
         if (sqllm_tool::interrupted) throw sqllm::error(sqllm::errc::io_error, "interrupted; no output written");
         if (sio::is_torch_quantized_array(layers, t.name)) {
-            if (!sio::detail::torch_ends_with(t.name, ".qweight")) continue;
+            const std::string q = ".qweight";  // a layer is written once, at its qweight
+            if (t.name.size() < q.size() || t.name.compare(t.name.size() - q.size(), q.size(), q) != 0) continue;
             while (layers[index].name + ".qweight" != t.name)
                 ++index;
             const std::size_t nnz = dispatch(in, layers[index], out);

@@ -189,12 +189,12 @@ inline file_identity identify(const std::string& path) {
         id.ino = st.st_ino;
         return id;
     }
-    const std::string dir = sqllm::io::detail::directory_of(path);
+    const std::string dir = sqllm::io::directory_of(path);
     if (::stat(dir.c_str(), &st) == 0) {
         id.known = true;
         id.dev = st.st_dev;
         id.ino = st.st_ino;
-        id.name = sqllm::io::detail::basename_of(path);
+        id.name = sqllm::io::basename_of(path);
     }
     return id;
 }

@@ -105,10 +105,6 @@ struct quantized_layer_info {
 
 namespace detail {
 
-inline bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 /// Parses "[rows, cols]".
 inline bool parse_shape(const std::string& text, std::size_t& rows, std::size_t& cols) {
     const auto j = nlohmann::json::parse(text, nullptr, false);

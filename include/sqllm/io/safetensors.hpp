@@ -169,6 +169,14 @@ struct dtype_of<std::uint64_t> {
     static constexpr dtype value = dtype::u64;
 };
 
+/// A tensor's dtype and shape as messages spell them: "F32[64, 172]".
+inline std::string describe_tensor(dtype type, const std::vector<std::size_t>& shape) {
+    std::string s = std::string(to_string(type)) + "[";
+    for (std::size_t i = 0; i < shape.size(); ++i)
+        s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+}
+
 /// One tensor's entry in the header.
 struct tensor_info {
     std::string name;
@@ -186,12 +194,7 @@ struct tensor_info {
     }
     std::size_t bytes() const noexcept { return end - begin; }
     /// "F32[64, 172]"
-    std::string describe() const {
-        std::string s = std::string(to_string(type)) + "[";
-        for (std::size_t i = 0; i < shape.size(); ++i)
-            s += (i ? ", " : "") + std::to_string(shape[i]);
-        return s + "]";
-    }
+    std::string describe() const { return describe_tensor(type, shape); }
 };
 
 /// The parsed, validated header of a safetensors file.
@@ -230,6 +233,11 @@ namespace detail {
 /// leaves 5× that, and parses in about a second (the format's own reader
 /// allows 100 MB).
 constexpr std::uint64_t max_header_bytes = std::uint64_t(64) << 20;
+
+/// True when `s` ends with `suffix` (tensor-name suffixes: ".qweight", ...).
+inline bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
 
 [[noreturn]] inline void corrupt(const std::string& where, const std::string& what) {
     sqllm::detail::fail(errc::corrupt_data, where + ": " + what);

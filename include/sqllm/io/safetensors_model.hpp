@@ -72,7 +72,7 @@ public:
                                                                 " or " + model_files::single + "; this one has neither");
         } else {
             directory_ = p.has_parent_path() ? p.parent_path().string() : std::string(".");
-            if (p.filename() == model_files::index || ends_with(path, ".index.json")) open_index(path, m);
+            if (p.filename() == model_files::index || detail::ends_with(path, ".index.json")) open_index(path, m);
             else open_single(path, m);
         }
         for (std::size_t s = 0; s < shards_.size(); ++s)
@@ -159,9 +159,6 @@ public:
     }
 
 private:
-    static bool ends_with(const std::string& s, const std::string& suffix) {
-        return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-    }
     std::string where() const { return index_path_.empty() ? (shards_.empty() ? directory_ : shards_[0]->path()) : index_path_; }
 
     void open_single(const std::string& path, mapped_file::mode m) {

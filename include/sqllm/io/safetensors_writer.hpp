@@ -55,10 +55,6 @@
 SQLLM_NAMESPACE_BEGIN
 namespace io {
 
-namespace detail {
-
-inline std::string errno_text(int e) { return std::string("(") + std::strerror(e) + ")"; }
-
 /// The directory part of a path as open() would resolve it ("." for a bare name).
 inline std::string directory_of(const std::string& path) {
     const std::size_t slash = path.find_last_of('/');
@@ -67,10 +63,15 @@ inline std::string directory_of(const std::string& path) {
     return path.substr(0, slash);
 }
 
+/// The last component of a path (what follows the last '/').
 inline std::string basename_of(const std::string& path) {
     const std::size_t slash = path.find_last_of('/');
     return slash == std::string::npos ? path : path.substr(slash + 1);
 }
+
+namespace detail {
+
+inline std::string errno_text(int e) { return std::string("(") + std::strerror(e) + ")"; }
 
 /// write(2) until done; false (errno set) on an error. A write that stops
 /// short without an error (a full disk on some file systems) reports ENOSPC.
@@ -158,7 +159,7 @@ public:
             if (errno == EEXIST && attempt < 100) continue;  // a name already taken (or planted): pick another
             const int e = errno;
             sqllm::detail::fail(errc::io_error, target_ + ": cannot create a temporary file in " +
-                                                    detail::directory_of(target_) + " " + detail::errno_text(e));
+                                                    directory_of(target_) + " " + detail::errno_text(e));
         }
         struct stat st {};
         if (::fstat(fd_, &st) != 0 || ::fchmod(fd_, st.st_mode & 0600) != 0) {
@@ -185,7 +186,7 @@ public:
         struct stat st {};
         if (::stat(target.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
             sqllm::detail::fail(errc::invalid_argument, target + ": is a directory, not a file");
-        const std::string dir = detail::directory_of(target);
+        const std::string dir = directory_of(target);
         if (::stat(dir.c_str(), &st) != 0) {
             const int e = errno;
             sqllm::detail::fail(errc::io_error,
@@ -206,7 +207,7 @@ public:
     static std::vector<std::string> remove_stale(const std::string& target) {
         std::vector<std::string> removed;
         if (target.empty()) return removed;
-        const std::string dir = detail::directory_of(target), base = detail::basename_of(target);
+        const std::string dir = directory_of(target), base = basename_of(target);
         DIR* d = ::opendir(dir.c_str());
         if (!d) return removed;
         const int dfd = ::dirfd(d);

@@ -74,12 +74,7 @@ struct torch_tensor_info {
         return true;
     }
     /// "F32[64, 172]"
-    std::string describe() const {
-        std::string s = std::string(to_string(type)) + "[";
-        for (std::size_t i = 0; i < shape.size(); ++i)
-            s += (i ? ", " : "") + std::to_string(shape[i]);
-        return s + "]";
-    }
+    std::string describe() const { return describe_tensor(type, shape); }
 };
 
 /// Limits on what a checkpoint may declare.

@@ -66,12 +66,6 @@ inline const std::vector<std::string>& torch_quantized_suffixes() {
     return s;
 }
 
-namespace detail {
-inline bool torch_ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-}  // namespace detail
-
 /// Every quantized layer of `f` (each `<name>.qweight` beside a
 /// `<name>.lookup_table`), in state-dict order, with dtypes and shapes of
 /// all its arrays checked against each other, and `sparse_threshold.<name>`
@@ -80,7 +74,7 @@ inline bool torch_ends_with(const std::string& s, const std::string& suffix) {
 inline std::vector<torch_quantized_layer> find_torch_quantized_layers(const torch_checkpoint& f) {
     std::vector<torch_quantized_layer> out;
     for (const torch_tensor_info& q : f.tensors()) {
-        if (!detail::torch_ends_with(q.name, ".qweight")) continue;
+        if (!detail::ends_with(q.name, ".qweight")) continue;
         torch_quantized_layer L;
         L.name = q.name.substr(0, q.name.size() - 8);
         const std::string where = f.path() + ": quantized layer \"" + printable(L.name) + "\"";
@@ -153,7 +147,7 @@ inline std::vector<torch_quantized_layer> find_torch_quantized_layers(const torc
         out.push_back(std::move(L));
     }
     for (const torch_tensor_info& t : f.tensors())
-        if (detail::torch_ends_with(t.name, ".lookup_table") &&
+        if (detail::ends_with(t.name, ".lookup_table") &&
             !f.find(t.name.substr(0, t.name.size() - 13) + ".qweight"))
             sqllm::detail::fail(errc::corrupt_data, f.path() + ": \"" + printable(t.name) + "\" has no qweight beside it");
     return out;
@@ -164,7 +158,7 @@ inline bool is_torch_quantized_array(const std::vector<torch_quantized_layer>& l
     for (const torch_quantized_layer& L : layers)
         if (name.size() > L.name.size() && name.compare(0, L.name.size(), L.name) == 0)
             for (const std::string& s : torch_quantized_suffixes())
-                if (name.size() == L.name.size() + s.size() && detail::torch_ends_with(name, s)) return true;
+                if (name.size() == L.name.size() + s.size() && detail::ends_with(name, s)) return true;
     return false;
 }
 

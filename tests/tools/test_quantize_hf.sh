@@ -156,6 +156,11 @@ sed -i '/"model.embed_tokens.weight"/d' "$work/bad/model.safetensors.index.json"
 expect_error "index misses a tensor" "which the index does not map" "$work/bad" -o "$work/x"
 [ -e "$work/x" ] && [ -n "$(ls -A "$work/x")" ] && fail "a refused run wrote into $work/x: $(ls -A "$work/x")"
 
+# A run that fails after creating its output directory removes it again.
+"$make" "$work/nan.safetensors" model.layers.0.mlp.up_proj.weight:F32:8x64:weight+nan >/dev/null
+expect_error "NaN weight" "NaN" "$work/nan.safetensors" -o "$work/newdir"
+[ -e "$work/newdir" ] && fail "a failed run left the directory it created: $(ls -A "$work/newdir")"
+
 # --- the options that keep embeddings and the head can be turned off
 "$quantize" "$hf" -o "$work/all" -q --quantize-embeddings --quantize-output || fail "--quantize-embeddings/--quantize-output"
 "$check" "$hf" "$work/all" 0.3 >"$work/check" || fail "all quantized: $(grep FAIL "$work/check")"

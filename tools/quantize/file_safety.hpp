@@ -39,7 +39,10 @@ struct cleanup_slot {
     volatile std::sig_atomic_t active;
 };
 
-inline constexpr int cleanup_slots = 8;
+// A model directory's run holds two temporaries a shard until the end (the
+// spool, the finished file) plus a few small files: 1024 slots cover 500
+// shards (DeepSeek-V3 has 163). Untouched slots cost no memory (zero pages).
+inline constexpr int cleanup_slots = 1024;
 inline cleanup_slot cleanup_registry[cleanup_slots];  // zero-initialised: all inactive
 
 /// Set by the first SIGINT; the run stops between tensors and unwinds.

@@ -530,15 +530,9 @@ int run(const settings& s) {
         throw sqllm::error(sqllm::errc::invalid_argument,
                            std::string(model->sharded() ? "a sharded model" : "--part") +
                                " is written to a directory: give -o DIR, not a .safetensors file");
-    if (to_dir) {
-        std::error_code ec;
-        fs::create_directories(s.output, ec);
-        if (!fs::is_directory(s.output, ec))
-            throw sqllm::error(sqllm::errc::invalid_argument, s.output + ": cannot create the output directory");
-        if (sqllm_tool::same_file(sqllm_tool::identify(s.output), sqllm_tool::identify(model->directory())))
-            throw sqllm::error(sqllm::errc::invalid_argument, "the output directory " + s.output +
-                                                                  " is the input's directory: the model would be overwritten");
-    }
+    if (to_dir && sqllm_tool::same_file(sqllm_tool::identify(s.output), sqllm_tool::identify(model->directory())))
+        throw sqllm::error(sqllm::errc::invalid_argument,
+                           "the output directory " + s.output + " is the input's directory: the model would be overwritten");
     auto out_path = [&](std::size_t shard) {
         return to_dir ? (fs::path(s.output) / model->shard_name(shard)).string() : s.output;
     };
@@ -578,6 +572,24 @@ int run(const settings& s) {
             for (std::size_t b = 0; b < a; ++b)
                 require_distinct("the output", targets[a], "output", targets[b]);
         }
+    }
+    // A directory this run creates is removed again if the run fails (the
+    // temporaries in it are gone by then; a directory that existed stays).
+    struct created_directory {
+        std::string path;
+        bool keep = false;
+        ~created_directory() {
+            std::error_code ec;
+            if (!keep && !path.empty()) std::filesystem::remove(path, ec);  // only if empty
+        }
+    } created;
+    if (to_dir) {
+        std::error_code ec;
+        if (!fs::exists(s.output, ec)) created.path = s.output;
+        fs::create_directories(s.output, ec);
+        if (!fs::is_directory(s.output, ec))
+            throw sqllm::error(sqllm::errc::invalid_argument,
+                               s.output + ": cannot create the output directory" + (ec ? " (" + ec.message() + ")" : ""));
     }
     remove_stale_temporaries(targets, s.quiet);
     sqllm_tool::cleanup_list cleanup;  // declared first: unregisters after the files are gone
@@ -727,6 +739,7 @@ int run(const settings& s) {
     if (interrupted) throw interrupted_run{};
     if (report) report->commit();
     pending.commit();
+    created.keep = true;
     if (!s.quiet) {
         print_summary(stats, other_bytes, seconds);
         if (parts > 1)

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "../quantize/file_safety.hpp"
+#include "../quantize/model_output.hpp"
 
 namespace {
 
@@ -41,9 +42,6 @@ struct settings {
     std::string input, output_dir, quant_config, config_dir;
     bool quiet = false;
 };
-
-const char* const copied_files[] = {"config.json",           "generation_config.json", "tokenizer.json",
-                                    "tokenizer.model",       "tokenizer_config.json",  "special_tokens_map.json"};
 
 bool exists(const std::string& path) {
     struct stat st {};
@@ -137,7 +135,7 @@ int run(const settings& s) {
         cleanup.add(out_file->output_file());
         config_out.emplace(out_config);
         cleanup.add(*config_out);
-        for (const char* name : copied_files) {
+        for (const std::string& name : sqllm_tool::carried_files()) {  // the files sqllm-quantize carries too
             const std::string src = config_dir + "/" + name;
             if (!exists(src)) continue;
             const std::string dst = s.output_dir + "/" + name;

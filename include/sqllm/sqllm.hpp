@@ -14,6 +14,7 @@
 
 #include "core/bits.hpp"
 #include "core/executor.hpp"
+#include "core/executor_ref.hpp"
 #include "core/span.hpp"
 
 #include "target/cpu.hpp"

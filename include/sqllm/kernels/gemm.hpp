@@ -7,30 +7,75 @@
 
 #include <cstddef>
 #include <type_traits>
+#include <vector>
 
 #include "../config.hpp"
+#include "../core/checked.hpp"
 #include "gemv.hpp"
 
 SQLLM_NAMESPACE_BEGIN
 namespace detail {
 
+/// Y = W·X in fp32, then `finish` (if any) on each block of rows, as gemv_on.
 template <class Tag, int Bits, class Lut, class Sparse, class Layout, class Executor>
 void gemm_on(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const float> X,
-             matrix_view<float> Y, const Executor& exec) {
-    if (X.rows() == 1) return gemv_on(tag, W, X.row(0), Y.row(0), exec);
+             matrix_view<float> Y, const Executor& exec, const output_pass* finish = nullptr) {
+    if (X.rows() == 1) return gemv_on(tag, W, X.row(0), Y.row(0), exec, finish);
+    if (finish && finish->trivial()) finish = nullptr;
     using S = sparse_format_traits<Sparse>;
     using K = layout_kernels<Layout>;
+    const std::size_t tasks = row_tasks(W.rows(), W.cols(), exec.concurrency());
     parallel_blocks(
-        exec, W.rows(), row_tasks(W.rows(), W.cols(), exec.concurrency()),
+        exec, W.rows(), tasks,
         [&](std::size_t b, std::size_t e) {
             if constexpr (K::driven)
                 K::template gemm<typename impl_of<Tag>::type, Lut>(W.words(), W.lut(), W.rows(), W.cols(), X, Y, b, e);
             else
                 oracle_gemm_rows(W, X, Y, b, e);
-            if constexpr (S::row_fused) S::gemm_rows(W.sparse(), X, Y, b, e);
+            if constexpr (S::row_fused) {
+                S::gemm_rows(W.sparse(), X, Y, b, e);
+                if (finish) (*finish)(b, e);
+            }
         },
         K::row_align);
-    if constexpr (!S::row_fused) S::gemm_split(W.sparse(), X, Y, exec);
+    if constexpr (!S::row_fused) {
+        S::gemm_split(W.sparse(), X, Y, exec);
+        if (finish) parallel_blocks(exec, W.rows(), tasks, *finish);
+    }
+}
+
+/// gemm with activations and output of any value type and an optional bias
+/// (see gemv_typed): X converted to a contiguous fp32 array if needed, Y
+/// summed in place when fp32, else in an fp32 array of N × rows.
+template <class Tag, class XT, class YT, int Bits, class Lut, class Sparse, class Layout, class Executor>
+void gemm_typed(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const XT> X,
+                matrix_view<YT> Y, bias_ref bias, const Executor& exec) {
+    const std::size_t n = X.rows();
+    std::vector<float> xf, yf;
+    matrix_view<const float> X32;
+    if constexpr (std::is_same<XT, float>::value) {
+        X32 = X;
+    } else {
+        xf.resize(checked_mul(n, W.cols(), "activation batch size"));
+        for (std::size_t j = 0; j < n; ++j) convert_array(X.row(j), xf.data() + j * W.cols(), W.cols());
+        X32 = matrix_view<const float>(xf.data(), n, W.cols());
+    }
+    matrix_view<float> Y32;
+    if constexpr (std::is_same<YT, float>::value) {
+        Y32 = Y;
+    } else {
+        yf.resize(checked_mul(n, W.rows(), "output batch size"));
+        Y32 = matrix_view<float>(yf.data(), n, W.rows());
+    }
+    output_pass finish;
+    finish.acc = Y32.data();
+    finish.acc_stride = Y32.stride();
+    finish.out = Y.data();
+    finish.out_stride = Y.stride();
+    finish.out_type = scalar_type_of<YT>::value;
+    finish.vectors = n;
+    finish.bias = bias;
+    gemm_on(tag, W, X32, Y32, exec, &finish);
 }
 
 }  // namespace detail
@@ -64,6 +109,30 @@ void gemm(const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const 
     detail::check_gemm_shapes(W.rows(), W.cols(), X.rows(), X.cols(), Y.rows(), Y.cols());
     if (X.rows() == 0) return;
     with_target(kernel_target(W), [&](auto tag) { detail::gemm_on(tag, W, X, Y, exec); });
+}
+
+/// Y = W·X on target t, with X and Y of any activation type (float, half,
+/// bfloat16; fp32 accumulation). Other than fp32 activations cost one
+/// conversion of X and an fp32 array of N × rows, allocated per call.
+template <class XT, class YT, int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor,
+          class = std::enable_if_t<is_activation<XT>::value && is_activation<YT>::value &&
+                                   !(std::is_same<XT, float>::value && std::is_same<YT, float>::value)>>
+void gemm(target_id t, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const XT> X,
+          matrix_view<YT> Y, const Executor& exec = {}) {
+    if (!has_kernel(t, W))
+        require_target<layout_kernels<Layout>>(t, detail::kernel_description<Bits, Lut, Layout>("gemm").c_str());
+    detail::check_gemm_shapes(W.rows(), W.cols(), X.rows(), X.cols(), Y.rows(), Y.cols());
+    if (X.rows() == 0) return;
+    with_target(t, [&](auto tag) { detail::gemm_typed(tag, W, X, Y, bias_ref{}, exec); });
+}
+
+/// Y = W·X on kernel_target(W), X and Y of any activation type (see above).
+template <class XT, class YT, int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor,
+          class = std::enable_if_t<is_activation<XT>::value && is_activation<YT>::value &&
+                                   !(std::is_same<XT, float>::value && std::is_same<YT, float>::value)>>
+void gemm(const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const XT> X, matrix_view<YT> Y,
+          const Executor& exec = {}) {
+    gemm(kernel_target(W), W, X, Y, exec);
 }
 
 SQLLM_NAMESPACE_END

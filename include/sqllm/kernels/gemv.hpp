@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "../config.hpp"
 #include "../core/executor.hpp"
@@ -19,6 +20,7 @@
 #include "../matrix/quantized_matrix.hpp"
 #include "../target/dispatch.hpp"
 #include "layout_kernels.hpp"
+#include "output_pass.hpp"
 #include "per_target.hpp"
 #include "reference.hpp"
 #include "row_blocks.hpp"
@@ -45,18 +47,60 @@ void gemv_dense_rows(Tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, co
         oracle_gemv_rows(W, x, y, b, e);
 }
 
+/// y = W·x in fp32, then `finish` (if any) on each block of rows: in the
+/// same task for row-fused sparse formats, in a second parallel pass after
+/// the split sparse multiply otherwise.
 template <class Tag, int Bits, class Lut, class Sparse, class Layout, class Executor>
 void gemv_on(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, const float* x, float* y,
-             const Executor& exec) {
+             const Executor& exec, const output_pass* finish = nullptr) {
     using S = sparse_format_traits<Sparse>;
+    if (finish && finish->trivial()) finish = nullptr;
+    const std::size_t tasks = row_tasks(W.rows(), W.cols(), exec.concurrency());
     parallel_blocks(
-        exec, W.rows(), row_tasks(W.rows(), W.cols(), exec.concurrency()),
+        exec, W.rows(), tasks,
         [&](std::size_t b, std::size_t e) {
             gemv_dense_rows(tag, W, x, y, b, e);
-            if constexpr (S::row_fused) S::gemv_rows(W.sparse(), x, y, b, e);  // one pass over y
+            if constexpr (S::row_fused) {
+                S::gemv_rows(W.sparse(), x, y, b, e);  // one pass over y
+                if (finish) (*finish)(b, e);
+            }
         },
         layout_kernels<Layout>::row_align);
-    if constexpr (!S::row_fused) S::gemv_split(W.sparse(), x, y, exec);
+    if constexpr (!S::row_fused) {
+        S::gemv_split(W.sparse(), x, y, exec);
+        if (finish) parallel_blocks(exec, W.rows(), tasks, *finish);
+    }
+}
+
+/// gemv with activations and output of any value type and an optional
+/// bias: converts x to fp32 if needed (one array of cols floats), sums into
+/// y itself when it is fp32 or into an fp32 array of rows floats, and adds
+/// the bias and converts in the output pass.
+template <class Tag, class XT, class YT, int Bits, class Lut, class Sparse, class Layout, class Executor>
+void gemv_typed(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, const XT* x, YT* y, bias_ref bias,
+                const Executor& exec) {
+    std::vector<float> xf, yf;
+    const float* x32 = nullptr;
+    if constexpr (std::is_same<XT, float>::value) {
+        x32 = x;
+    } else {
+        xf.resize(W.cols());
+        convert_array(x, xf.data(), xf.size());
+        x32 = xf.data();
+    }
+    float* y32 = nullptr;
+    if constexpr (std::is_same<YT, float>::value) {
+        y32 = y;
+    } else {
+        yf.resize(W.rows());
+        y32 = yf.data();
+    }
+    output_pass finish;
+    finish.acc = y32;
+    finish.out = y;
+    finish.out_type = scalar_type_of<YT>::value;
+    finish.bias = bias;
+    gemv_on(tag, W, x32, y32, exec, &finish);
 }
 
 }  // namespace detail
@@ -102,6 +146,34 @@ void gemv(const quantized_view<Bits, Lut, Sparse, Layout>& W, span<const float> 
           const Executor& exec = {}) {
     detail::check_gemv_shapes(W.rows(), W.cols(), x.size(), y.size());
     with_target(kernel_target(W), [&](auto tag) { detail::gemv_on(tag, W, x.data(), y.data(), exec); });
+}
+
+/// True for the activation and output types gemv and gemm take: float,
+/// sqllm::half and sqllm::bfloat16.
+template <class T>
+struct is_activation : is_lut_value<std::remove_const_t<T>> {};
+
+/// y = W·x on target t, with x and y of any activation type (float, half,
+/// bfloat16; fp32 accumulation, rounded once to y's type). Other than fp32
+/// activations cost one conversion of x (cols values) and an fp32 array of
+/// rows floats, allocated per call. Errors as gemv(target_id, ...) above.
+template <class XT, class YT, int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor,
+          class = std::enable_if_t<is_activation<XT>::value && is_activation<YT>::value &&
+                                   !(std::is_same<XT, float>::value && std::is_same<YT, float>::value)>>
+void gemv(target_id t, const quantized_view<Bits, Lut, Sparse, Layout>& W, span<const XT> x, span<YT> y,
+          const Executor& exec = {}) {
+    if (!has_kernel(t, W))
+        require_target<layout_kernels<Layout>>(t, detail::kernel_description<Bits, Lut, Layout>("gemv").c_str());
+    detail::check_gemv_shapes(W.rows(), W.cols(), x.size(), y.size());
+    with_target(t, [&](auto tag) { detail::gemv_typed(tag, W, x.data(), y.data(), bias_ref{}, exec); });
+}
+
+/// y = W·x on kernel_target(W), x and y of any activation type (see above).
+template <class XT, class YT, int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor,
+          class = std::enable_if_t<is_activation<XT>::value && is_activation<YT>::value &&
+                                   !(std::is_same<XT, float>::value && std::is_same<YT, float>::value)>>
+void gemv(const quantized_view<Bits, Lut, Sparse, Layout>& W, span<const XT> x, span<YT> y, const Executor& exec = {}) {
+    gemv(kernel_target(W), W, x, y, exec);
 }
 
 SQLLM_NAMESPACE_END

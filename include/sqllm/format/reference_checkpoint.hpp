@@ -20,6 +20,7 @@
 
 #include "../config.hpp"
 #include "../core/checked.hpp"
+#include "../core/executor.hpp"
 #include "../layout/pack.hpp"
 #include "../layout/reference.hpp"
 #include "../matrix/quantized_matrix.hpp"
@@ -81,9 +82,13 @@ reference_checkpoint export_reference(const quantized_view<Bits, Lut, Sparse, La
 /// first problem: array sizes against the shape, a LUT size that is not
 /// rows·2^Bits, NaN/Inf, inconsistent CSR arrays, and a sparse part given
 /// to a no_sparse matrix (it would be dropped silently otherwise).
-template <int Bits, class Lut = float, class Sparse = default_sparse, class Layout = default_layout<Bits>, class LutIn>
+/// The codes are repacked in row blocks run through `exec`
+/// (core/executor.hpp), after every check: the result is the same for every
+/// executor, bit for bit.
+template <int Bits, class Lut = float, class Sparse = default_sparse, class Layout = default_layout<Bits>, class LutIn,
+          class Executor>
 quantized_matrix<Bits, Lut, Sparse, Layout> import_reference(std::size_t rows, std::size_t cols,
-                                                             const reference_arrays<LutIn>& in) {
+                                                             const reference_arrays<LutIn>& in, const Executor& exec) {
     static_assert(detail::check_matrix_types<Bits, Lut, Sparse, Layout>::value, "");
     constexpr std::size_t levels = bit_width<Bits>::levels;
     detail::require(rows > 0 && cols > 0, errc::invalid_argument, "import_reference needs rows > 0 and cols > 0");
@@ -122,10 +127,17 @@ quantized_matrix<Bits, Lut, Sparse, Layout> import_reference(std::size_t rows, s
                                                  " overflows the LUT type " + lut_value_traits<Lut>::name);
     }
     const auto* ref_words = reinterpret_cast<const std::uint32_t*>(in.qweight.data());  // int32/uint32 may alias
-    auto words =
-        repack<Layout, reference_layout<Bits>>(span<const std::uint32_t>(ref_words, in.qweight.size()), rows, cols);
-    auto sparse = sparse_format_traits<Sparse>::from_reference(ref_sparse, rows, cols);
+    auto sparse = sparse_format_traits<Sparse>::from_reference(ref_sparse, rows, cols);  // may throw: before the repack
+    auto words = repack<Layout, reference_layout<Bits>>(span<const std::uint32_t>(ref_words, in.qweight.size()), rows,
+                                                        cols, exec);
     return quantized_matrix<Bits, Lut, Sparse, Layout>(rows, cols, std::move(lut), std::move(words), std::move(sparse));
+}
+
+/// import_reference on the calling thread.
+template <int Bits, class Lut = float, class Sparse = default_sparse, class Layout = default_layout<Bits>, class LutIn>
+quantized_matrix<Bits, Lut, Sparse, Layout> import_reference(std::size_t rows, std::size_t cols,
+                                                             const reference_arrays<LutIn>& in) {
+    return import_reference<Bits, Lut, Sparse, Layout>(rows, cols, in, sequential_executor{});
 }
 
 SQLLM_NAMESPACE_END

@@ -177,6 +177,18 @@ inline std::string describe_tensor(dtype type, const std::vector<std::size_t>& s
     return s + "]";
 }
 
+/// Name prefix of the U8 tensors that fill the gaps a writer leaves to align
+/// the next tensor (safetensors_writer::set_alignment): the format allows no
+/// hole in the data section, so padding is a tensor too. Readers that walk a
+/// file's tensors as model weights skip them (is_padding_tensor).
+constexpr const char* padding_tensor_prefix = "__padding__.";
+
+/// True for a padding tensor's name ("__padding__.<n>"): bytes that only align
+/// the tensor after them, never model data.
+inline bool is_padding_tensor(const std::string& name) noexcept {
+    return name.compare(0, 12, padding_tensor_prefix) == 0;
+}
+
 /// One tensor's entry in the header.
 struct tensor_info {
     std::string name;
@@ -546,6 +558,33 @@ public:
     span<const unsigned char> bytes(const tensor_info& t) const noexcept {
         return {file_.data() + header_.data_offset + t.begin, t.bytes()};
     }
+
+    /// The tensor's elements in place, as T: no copy. Throws errc::shape_mismatch
+    /// if its dtype is not dtype_of<T>, and errc::corrupt_data if its bytes
+    /// are not aligned for T in memory (a file written with
+    /// safetensors_writer::set_alignment is; a mapping starts on a page, so
+    /// the file offset decides, and the check is on the actual address, which
+    /// also covers mapped_file::mode::read's buffer). Valid while *this is.
+    template <class T>
+    span<const T> view(const tensor_info& t) const {
+        if (t.type != dtype_of<T>::value)
+            sqllm::detail::fail(errc::shape_mismatch, path_ + ": tensor \"" + printable(t.name) + "\" is " + t.describe() +
+                                                          ", expected " + to_string(dtype_of<T>::value));
+        const unsigned char* p = bytes(t).data();
+        const std::size_t misalign = reinterpret_cast<std::uintptr_t>(p) % alignof(T);
+        if (misalign != 0)
+            sqllm::detail::fail(errc::corrupt_data,
+                                path_ + ": tensor \"" + printable(t.name) + "\" starts at file offset " +
+                                    std::to_string(header_.data_offset + t.begin) + ", " + std::to_string(misalign) +
+                                    " bytes past a multiple of " + std::to_string(alignof(T)) +
+                                    ": it cannot be used in place as " + to_string(t.type) +
+                                    " (rewrite the file aligned, e.g. with sqllm-convert --layout striped)");
+        // The bytes hold T values written little-endian (io/ assumes a little-endian host, as copy_to does).
+        return {reinterpret_cast<const T*>(p), t.numel()};
+    }
+
+    /// Offset of the data section in the file (8 + the header's length).
+    std::size_t data_offset() const noexcept { return header_.data_offset; }
 
     /// Copies a tensor of dtype dtype_of<T> into `out` (numel elements).
     /// Throws errc::shape_mismatch if the dtype or size differs.

@@ -328,31 +328,17 @@ public:
     /// (numel × size_of(type) bytes, little-endian). Throws on a duplicate
     /// or reserved name, a size mismatch, or a write error (naming the
     /// spool file and the cause). Duplicates are found in O(log n).
+    /// Names starting with "__padding__." are reserved for the padding
+    /// tensors of set_alignment.
     void add(const std::string& name, dtype type, const std::vector<std::size_t>& shape, const void* data,
              std::size_t bytes) {
         require_state(state::adding);
-        if (name.empty() || name == "__metadata__")
+        if (name.empty() || name == "__metadata__" || is_padding_tensor(name))
             sqllm::detail::fail(errc::invalid_argument,
                                 "safetensors tensor name \"" + name + "\" is reserved or empty");
-        if (names_.count(name))
-            sqllm::detail::fail(errc::invalid_argument, "safetensors tensor \"" + name + "\" added twice");
-        tensor_info t;
-        t.name = name;
-        t.type = type;
-        t.shape = shape;
-        std::size_t expect = size_of(type);  // numel() would wrap for a hostile shape: multiply checked
-        bool fits = true;
-        for (std::size_t d : shape)
-            fits = fits && mul_fits(expect, d, expect);
-        if (!fits || expect != bytes)
-            sqllm::detail::fail(errc::shape_mismatch, "tensor \"" + name + "\" is " + t.describe() + " but " +
-                                                          std::to_string(bytes) + " bytes were given");
-        t.begin = offset_;
-        t.end = offset_ + bytes;
-        if (bytes) spool_.write(data, bytes);
-        offset_ = t.end;
-        names_.insert(name);
-        tensors_.push_back(std::move(t));
+        check(name, type, shape, bytes);  // before any padding: a refused tensor leaves the file as it was
+        pad_to(alignment_);
+        append(name, type, shape, data, bytes);
     }
     /// Typed form: the dtype follows T.
     template <class T>
@@ -360,11 +346,46 @@ public:
         add(name, dtype_of<T>::value, shape, data.data(), data.size() * sizeof(T));
     }
 
+    /// Aligns every tensor added from now on: its data starts at a multiple of
+    /// `alignment` bytes of the FILE, so a reader that maps the file (a
+    /// mapping starts on a page) can use it in place, e.g. with SIMD loads.
+    /// The data section has to be tiled without holes, so each gap is a U8
+    /// tensor "__padding__.<n>" (is_padding_tensor; at most alignment − 1
+    /// bytes), and prepare() pads the JSON header with trailing spaces (as
+    /// the format's own writer does) so the data section starts at a multiple
+    /// of the largest alignment ever set. Any safetensors reader reads such a
+    /// file; readers that list tensors as weights skip the padding ones.
+    /// `alignment` is a power of two, 1 (the default: no padding) to 4096;
+    /// else errc::invalid_argument. Tensors added earlier keep their offsets.
+    void set_alignment(std::size_t alignment) {
+        require_state(state::adding);
+        check_alignment(alignment);
+        alignment_ = alignment;
+        header_alignment_ = std::max(header_alignment_, alignment);
+    }
+    /// The alignment set_alignment set (1 when none).
+    std::size_t alignment() const noexcept { return alignment_; }
+
+    /// Pads the data section now, as set_alignment does before each tensor, so
+    /// that the next tensor would start at a multiple of `alignment` (a power
+    /// of two, 1 to 4096), e.g. to align one tensor only. The data section
+    /// start is aligned to it as well.
+    void pad_to(std::size_t alignment) {
+        require_state(state::adding);
+        check_alignment(alignment);
+        header_alignment_ = std::max(header_alignment_, alignment);
+        const std::size_t gap = (alignment - offset_ % alignment) % alignment;
+        if (gap == 0) return;
+        static const unsigned char zeros[4096] = {};
+        append(padding_tensor_prefix + std::to_string(paddings_++), dtype::u8, {gap}, zeros, gap);
+    }
+
     /// Phase 1: writes the complete file (header, then the spooled data) to
     /// its temporary and removes the spool; `path` is still untouched. The
     /// header is padded with spaces so the data section starts 8-byte
-    /// aligned. On failure the writer is discarded and the error names the
-    /// file that failed.
+    /// aligned (or at a multiple of the set_alignment/pad_to alignment).
+    /// On failure the writer is discarded and the error names the file
+    /// that failed.
     void prepare() {
         require_state(state::adding);
         try {
@@ -373,7 +394,9 @@ public:
             for (const tensor_info& t : tensors_)
                 h[t.name] = {{"dtype", to_string(t.type)}, {"shape", t.shape}, {"data_offsets", {t.begin, t.end}}};
             std::string text = h.dump();
-            text.append((8 - text.size() % 8) % 8, ' ');
+            // 8 + header ≡ 0 (mod the alignment): the data section starts aligned in the file.
+            const std::size_t align = std::max<std::size_t>(8, header_alignment_);
+            text.append((align - (8 + text.size()) % align) % align, ' ');
             unsigned char len[8];
             for (int i = 0; i < 8; ++i)
                 len[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(text.size()) >> (8 * i));
@@ -441,6 +464,37 @@ public:
     const temporary_output& output_file() const noexcept { return out_; }
 
 private:
+    static void check_alignment(std::size_t alignment) {
+        if (alignment == 0 || alignment > 4096 || (alignment & (alignment - 1)) != 0)
+            sqllm::detail::fail(errc::invalid_argument, "safetensors alignment " + std::to_string(alignment) +
+                                                            " is not a power of two from 1 to 4096");
+    }
+    void check(const std::string& name, dtype type, const std::vector<std::size_t>& shape, std::size_t bytes) const {
+        if (names_.count(name))
+            sqllm::detail::fail(errc::invalid_argument, "safetensors tensor \"" + name + "\" added twice");
+        std::size_t expect = size_of(type);  // numel() would wrap for a hostile shape: multiply checked
+        bool fits = true;
+        for (std::size_t d : shape)
+            fits = fits && mul_fits(expect, d, expect);
+        if (!fits || expect != bytes)
+            sqllm::detail::fail(errc::shape_mismatch, "tensor \"" + name + "\" is " + describe_tensor(type, shape) +
+                                                          " but " + std::to_string(bytes) + " bytes were given");
+    }
+    void append(const std::string& name, dtype type, const std::vector<std::size_t>& shape, const void* data,
+                std::size_t bytes) {
+        check(name, type, shape, bytes);
+        tensor_info t;
+        t.name = name;
+        t.type = type;
+        t.shape = shape;
+        t.begin = offset_;
+        t.end = offset_ + bytes;
+        if (bytes) spool_.write(data, bytes);
+        offset_ = t.end;
+        names_.insert(name);
+        tensors_.push_back(std::move(t));
+    }
+
     enum class state { adding, prepared, committed, discarded };
 
     void require_state(state want) const {
@@ -454,6 +508,8 @@ private:
     temporary_output spool_, out_;
     state state_ = state::adding;
     std::size_t offset_ = 0;
+    std::size_t alignment_ = 1, header_alignment_ = 1;
+    std::size_t paddings_ = 0;  // padding tensors written (their names' numbers)
     std::map<std::string, std::string> metadata_;
     std::set<std::string> names_;
     std::vector<tensor_info> tensors_;

@@ -20,27 +20,12 @@
 #include <type_traits>
 
 #include "../config.hpp"
+#include "target_id.hpp"
 #include "xsimd.hpp"
 
 SQLLM_NAMESPACE_BEGIN
 
 /// A target named at run time (printing, forcing a target from a setting).
-enum class target_id : unsigned char {
-    scalar,  ///< portable C++
-    avx2,    ///< x86-64 AVX2 + FMA + F16C + BMI2
-    avx512,  ///< x86-64 AVX-512 F/BW/DQ/VL + VBMI
-    neon,    ///< AArch64 Advanced SIMD
-};
-
-/// Every target sqllm knows, on any platform (tests and benchmarks iterate
-/// over it; target_supported says which this build and CPU run).
-constexpr target_id all_targets[] = {target_id::scalar, target_id::avx2, target_id::avx512, target_id::neon};
-
-/// "scalar", "avx2", "avx512" or "neon".
-constexpr const char* to_string(target_id t) noexcept {
-    return t == target_id::avx2 ? "avx2" : t == target_id::avx512 ? "avx512" : t == target_id::neon ? "neon" : "scalar";
-}
-
 namespace target {
 
 struct scalar : xsimd_compat::root_arch {

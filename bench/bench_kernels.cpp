@@ -26,7 +26,6 @@
 #include <string>
 #include <vector>
 
-#include "pool_executor.hpp"
 #include "read_bandwidth.hpp"
 
 namespace {
@@ -36,8 +35,8 @@ constexpr double sparse_density = 0.0045;                     // the paper's 0.0
 
 std::size_t copies_for(std::size_t bytes) { return std::max<std::size_t>(2, (rotation_bytes + bytes - 1) / bytes); }
 
-const pool_executor& executor(std::size_t threads) {
-    static pool_executor one(1), two(2);
+const sqllm::thread_pool& executor(std::size_t threads) {
+    static sqllm::thread_pool one(1), two(2);
     return threads == 1 ? one : two;
 }
 

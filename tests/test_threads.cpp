@@ -3,8 +3,8 @@
 // multiplied from many std::threads at once; independent quantize calls
 // running concurrently; caller-supplied executors that run the submitted
 // chunks out of order, each on a thread of its own, or on a persistent
-// pool; and the library's thread_executor. Every result must equal the
-// single-threaded one bit for bit. CI also runs these under
+// pool; and the library's thread_executor and thread_pool. Every result
+// must equal the single-threaded one bit for bit. CI also runs these under
 // ThreadSanitizer (.ci/run), which reports any data race among them.
 #include <sqllm/sqllm.hpp>
 
@@ -287,7 +287,7 @@ TEST_CASE("caller-supplied executors may run the chunks out of order and on othe
     }
 }
 
-TEST_CASE("thread_executor: any thread count gives the sequential result", "[threads]") {
+TEST_CASE("thread_executor and thread_pool: any thread count gives the sequential result", "[threads]") {
     rng_t rng(74);
     const std::size_t rows = 5, cols = 700, batch = 2;  // fewer rows than some thread counts
     const matrix3 q3 = make_matrix<matrix3>(rng, rows, cols);
@@ -300,6 +300,10 @@ TEST_CASE("thread_executor: any thread count gives the sequential result", "[thr
         INFO(n << " threads");
         REQUIRE(multiply(t, q3.view(), X, batch, thread_executor(n)) == want);
         REQUIRE(run_quantize(cases[0], thread_executor(n)) == want_q);
+        const thread_pool pool(n);  // the persistent pool too, and through an executor_ref
+        REQUIRE(multiply(t, q3.view(), X, batch, pool) == want);
+        REQUIRE(multiply(t, q3.view(), X, batch, executor_ref(pool)) == want);
+        REQUIRE(run_quantize(cases[0], pool) == want_q);
     }
     // The same executor object shared by several callers at once.
     const thread_executor shared(3);

@@ -8,7 +8,12 @@
 #include <type_traits>
 #include <vector>
 
+#if __has_include(<sqllm/core/thread_pool.hpp>)
+#include <sqllm/core/thread_pool.hpp>
+using pool_executor = sqllm::thread_pool;
+#else  // a tree from before sqllm::thread_pool: its bench/pool_executor.hpp
 #include "pool_executor.hpp"
+#endif
 
 #ifndef SQLLM_ABI  // a tree from before the backend seam (no target_id, no dense kernels)
 #include "yardstick.hpp"

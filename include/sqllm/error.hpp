@@ -28,6 +28,7 @@ enum class errc {
     out_of_range,      ///< a code or index outside its valid range
     corrupt_data,      ///< imported arrays that are inconsistent with each other
     io_error,          ///< a file that cannot be opened, read, mapped or written
+    cancelled,         ///< the caller asked a long-running call to stop (core/stop_token.hpp)
 };
 
 /// Human-readable name of an error code.
@@ -47,11 +48,13 @@ inline const char* to_string(errc code) noexcept {
             return "corrupt data";
         case errc::io_error:
             return "I/O error";
+        case errc::cancelled:
+            return "cancelled";
     }
     return "unknown error";
 }
 
-/// The exception thrown by every sqllm function on bad input.
+/// The exception thrown by every sqllm function on bad input (and on cancellation: errc::cancelled).
 /// what() reads "sqllm: <kind>: <message>", naming the offending argument.
 class error : public std::runtime_error {
 public:

@@ -16,6 +16,8 @@
 #include "core/executor.hpp"
 #include "core/executor_ref.hpp"
 #include "core/span.hpp"
+#include "core/stop_token.hpp"
+#include "core/thread_pool.hpp"
 
 #include "target/cpu.hpp"
 #include "target/dispatch.hpp"

@@ -17,6 +17,7 @@
 #include <type_traits>
 
 #include "../config.hpp"
+#include "executor.hpp"
 
 SQLLM_NAMESPACE_BEGIN
 
@@ -47,12 +48,12 @@ public:
                 f(i);
             return;
         }
-        using task_type = std::remove_reference_t<F>;
-        ops_->bulk(exec_, n, &call<task_type>, const_cast<void*>(static_cast<const void*>(std::addressof(f))));
+        ops_->bulk(exec_, n, &detail::call_task<std::remove_reference_t<F>>,
+                   const_cast<void*>(static_cast<const void*>(std::addressof(f))));
     }
 
 private:
-    using task_fn = void (*)(void*, std::size_t);
+    using task_fn = detail::bulk_state::task_fn;
 
     struct ops {
         std::size_t (*concurrency)(const void*) noexcept;
@@ -69,11 +70,6 @@ private:
         }
         static constexpr ops table{&ops_for::concurrency, &ops_for::bulk};
     };
-
-    template <class Task>
-    static void call(void* fn, std::size_t i) {
-        (*static_cast<Task*>(fn))(i);
-    }
 
     const void* exec_ = nullptr;
     const ops* ops_ = nullptr;  // null: run inline, sequentially

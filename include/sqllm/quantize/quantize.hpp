@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +19,7 @@
 #include "../core/executor.hpp"
 #include "../core/float_bits.hpp"
 #include "../core/rounded_product.hpp"
+#include "../core/stop_token.hpp"
 #include "../matrix/quantized_matrix.hpp"
 #include "../target/dispatch.hpp"
 #include "kmeans_exact.hpp"
@@ -43,7 +45,18 @@ struct quantize_options {
     uniform_options uniform;  ///< for lut_method::uniform
     /// Called as progress(rows_done, rows_total) after each block of rows.
     /// Calls are serialised (never concurrent) but may come from executor tasks.
+    /// It may cancel the call: request_stop() on the source of `stop` (blocks
+    /// already running finish, then quantize throws errc::cancelled), or
+    /// throw (no block starts after that, and quantize rethrows its exception
+    /// once none is running, under any executor executor.hpp describes).
     std::function<void(std::size_t, std::size_t)> progress;
+    /// Cancellation: checked before the sparse selection and before each
+    /// block of rows (at most 64; blocks already running finish). Once a stop
+    /// is requested — from any thread, or from `progress` — quantize throws
+    /// sqllm::error(errc::cancelled, "quantization cancelled after R of N
+    /// rows") and returns nothing, whether or not all blocks had run. The
+    /// default token never stops.
+    stop_token stop;
 };
 
 /// What quantize() did, summed over the matrix.
@@ -114,7 +127,7 @@ kept_choice choose_kept(const float* lut, int K, code_t zero_code, float w) {
     return best;
 }
 
-/// Why a row could not be quantized (reported after the parallel pass: tasks do not throw).
+/// Why a row could not be quantized (reported after the parallel pass, in row order).
 struct row_failure {
     enum kind_t : unsigned char { none, lut_overflow, kept_overflow } kind = none;
     std::size_t col = 0;
@@ -171,7 +184,8 @@ void check_inputs(matrix_view<const float> W, matrix_view<const float> S, const 
 /// Lut type cannot hold, throws errc::out_of_range naming it.
 /// Rows are processed in parallel through `exec`; scratch is O(tasks·cols)
 /// on top of the output. Throws sqllm::error on NaN/Inf in W or S, negative
-/// S, mismatched shapes, or sparse options with a no_sparse format.
+/// S, mismatched shapes, or sparse options with a no_sparse format;
+/// errc::cancelled when opt.stop is stopped; whatever opt.progress throws.
 template <int Bits, class Lut = float, class Sparse = default_sparse, class Layout = default_layout<Bits>,
           class Executor = sequential_executor>
 quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W, matrix_view<const float> S,
@@ -194,6 +208,12 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
                     "sparse options were given but the matrix type has no sparse part (no_sparse)");
     detail::check_inputs(W, S, exec);
 
+    const auto cancelled = [&](std::size_t rows_done) {
+        detail::fail(errc::cancelled, "quantization cancelled after " + detail::to_string(rows_done) + " of " +
+                                          detail::to_string(rows) + " rows");
+    };
+    if (opt.stop.stop_requested()) cancelled(0);
+
     std::vector<unsigned char> mask;
     quantize_report rep;
     if (opt.sparse.enabled()) rep.sparse = select_sparse(W, S, opt.sparse, mask, exec);
@@ -206,10 +226,12 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
     detail::vector<std::size_t> row_inexact(rows, 0);
     detail::vector<detail::row_failure> failures(rows);
     std::mutex progress_mutex;
-    std::size_t rows_done = 0;
+    std::size_t rows_done = 0;         // under progress_mutex
+    std::atomic<bool> gave_up{false};  // progress threw: start no more blocks
 
     // Per task: O(cols) scratch, reused across its rows.
     auto body = [&](std::size_t row_begin, std::size_t row_end) {
+        if (gave_up.load(std::memory_order_relaxed) || opt.stop.stop_requested()) return;
         detail::vector<float> weight(cols), ones, fit(K);
         detail::vector<unsigned char> dense(mask.empty() ? 0 : cols);
         detail::vector<code_t> codes(group_count(cols) * codes_per_group, 0);
@@ -281,14 +303,20 @@ quantized_matrix<Bits, Lut, Sparse, Layout> quantize(matrix_view<const float> W,
             for (std::size_t g = 0; g * codes_per_group < cols; ++g)
                 Layout::pack_group(words.data(), rows, cols, r, g, codes.data() + g * codes_per_group);
         }
-        if (opt.progress) {
-            std::lock_guard<std::mutex> lock(progress_mutex);
-            rows_done += row_end - row_begin;
-            opt.progress(rows_done, rows);
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        rows_done += row_end - row_begin;
+        if (opt.progress && !gave_up.load(std::memory_order_relaxed)) {  // not again after it threw
+            try {
+                opt.progress(rows_done, rows);
+            } catch (...) {  // for executors that start every task regardless
+                gave_up.store(true, std::memory_order_relaxed);
+                throw;
+            }
         }
     };
-    // Blocks of ~64 rows: fine-grained enough for progress and load balance.
+    // Blocks of ~64 rows: fine-grained enough for progress, cancellation and load balance.
     parallel_blocks(exec, rows, std::max<std::size_t>(exec.concurrency() * 4, (rows + 63) / 64), body);
+    if (opt.stop.stop_requested()) cancelled(rows_done);
 
     for (std::size_t r = 0; r < rows; ++r) {
         const detail::row_failure& f = failures[r];

@@ -75,6 +75,70 @@ reference_checkpoint export_reference(const quantized_view<Bits, Lut, Sparse, La
     return out;
 }
 
+namespace detail {
+
+/// The LUT must hold rows·2^Bits values (a checked product: a wrapped one would let a short LUT pass).
+template <int Bits>
+void check_lut_size(std::size_t rows, std::size_t cols, std::size_t size, const char* who) {
+    if (!(rows > 0 && cols > 0)) detail::fail(errc::invalid_argument, std::string(who) + " needs rows > 0 and cols > 0");
+    const std::size_t expect = checked_mul(rows, bit_width<Bits>::levels, "lookup_table size (rows × 2^Bits)");
+    if (size != expect) {
+        std::string msg = "lookup_table has " + detail::to_string(size) + " values, expected rows × 2^" +
+                          detail::to_string(Bits) + " = " + detail::to_string(expect);
+        if (size % rows == 0) msg += " (it has " + detail::to_string(size / rows) + " entries per row)";
+        detail::fail(errc::shape_mismatch, msg);
+    }
+}
+
+}  // namespace detail
+
+/// Imports a rows × cols layer whose codes are packed in layout From (e.g. a
+/// striped checkpoint's), with the reference's LUT and CSR arrays, into a
+/// quantized matrix of the chosen types: codes repacked into Layout in row
+/// blocks run through `exec` (core/executor.hpp; a plain copy when From is
+/// Layout), LUT values rounded to Lut (exact when Lut can hold them), CSR
+/// values rounded to the format's value type. Validates everything first and
+/// throws sqllm::error naming the first problem: array sizes against the
+/// shape, NaN/Inf, inconsistent CSR arrays, and a sparse part given to a
+/// no_sparse matrix. The result is the same for every executor, bit for bit.
+template <int Bits, class Lut, class Sparse, class Layout, class From, class LutIn, class Executor>
+quantized_matrix<Bits, Lut, Sparse, Layout> import_packed(std::size_t rows, std::size_t cols,
+                                                          span<const std::uint32_t> words,
+                                                          span<const LutIn> lookup_table, const reference_csr& in_sparse,
+                                                          const Executor& exec) {
+    static_assert(detail::check_matrix_types<Bits, Lut, Sparse, Layout>::value, "");
+    static_assert(is_layout<From>::value && From::bits == Bits, "sqllm: import_packed: From packs another width");
+    constexpr std::size_t levels = bit_width<Bits>::levels;
+    detail::check_lut_size<Bits>(rows, cols, lookup_table.size(), "import_packed");
+    // Every size below is a checked product (core/checked.hpp): wrapped, a
+    // huge `rows` would pass with short arrays and the repack would write
+    // out of bounds.
+    const std::size_t expect_words = From::word_count(rows, cols);
+    if (words.size() != expect_words)
+        detail::fail(errc::shape_mismatch, "packed codes have " + detail::to_string(words.size()) + " words, the " +
+                                               std::string(From::name) + " layout of " + detail::to_string(rows) +
+                                               " × " + detail::to_string(cols) + " needs " +
+                                               detail::to_string(expect_words));
+    // Validate the CSR in the checkpoint's own types before converting.
+    detail::csr_validate(in_sparse, rows, cols);
+
+    std::vector<Lut> lut(lookup_table.size());
+    for (std::size_t i = 0; i < lut.size(); ++i) {
+        const float v = lut_value_traits<LutIn>::to_float(lookup_table[i]);
+        if (!std::isfinite(v))
+            detail::fail(errc::non_finite,
+                         "lookup_table value of row " + detail::to_string(i / levels) + " is NaN or Inf");
+        lut[i] = lut_value_traits<Lut>::from_float(v);
+        if (!std::isfinite(lut_value_traits<Lut>::to_float(lut[i])))
+            detail::fail(errc::out_of_range, "lookup_table value of row " + detail::to_string(i / levels) +
+                                                 " overflows the LUT type " + lut_value_traits<Lut>::name);
+    }
+    auto sparse = sparse_format_traits<Sparse>::from_reference(in_sparse, rows, cols);  // may throw: before the repack
+    auto out_words = repack<Layout, From>(words, rows, cols, exec);
+    return quantized_matrix<Bits, Lut, Sparse, Layout>(rows, cols, std::move(lut), std::move(out_words),
+                                                       std::move(sparse));
+}
+
 /// Imports the reference arrays of a rows × cols layer into a quantized
 /// matrix of the chosen types: codes repacked into Layout, LUT values rounded
 /// to Lut (exact when Lut can hold them), CSR values rounded to the format's
@@ -90,20 +154,7 @@ template <int Bits, class Lut = float, class Sparse = default_sparse, class Layo
 quantized_matrix<Bits, Lut, Sparse, Layout> import_reference(std::size_t rows, std::size_t cols,
                                                              const reference_arrays<LutIn>& in, const Executor& exec) {
     static_assert(detail::check_matrix_types<Bits, Lut, Sparse, Layout>::value, "");
-    constexpr std::size_t levels = bit_width<Bits>::levels;
-    detail::require(rows > 0 && cols > 0, errc::invalid_argument, "import_reference needs rows > 0 and cols > 0");
-    // Every size below is a checked product (core/checked.hpp): wrapped, a
-    // huge `rows` would pass with short arrays and the repack would write
-    // out of bounds.
-    const std::size_t expect_lut = checked_mul(rows, levels, "lookup_table size (rows × 2^Bits)");
-    if (in.lookup_table.size() != expect_lut) {
-        std::string msg = "lookup_table has " + detail::to_string(in.lookup_table.size()) +
-                          " values, expected rows × 2^" + detail::to_string(Bits) + " = " +
-                          detail::to_string(expect_lut);
-        if (in.lookup_table.size() % rows == 0)
-            msg += " (it has " + detail::to_string(in.lookup_table.size() / rows) + " entries per row)";
-        detail::fail(errc::shape_mismatch, msg);
-    }
+    detail::check_lut_size<Bits>(rows, cols, in.lookup_table.size(), "import_reference");
     const std::size_t expect_words = reference_layout<Bits>::word_count(rows, cols);
     if (in.qweight.size() != expect_words)
         detail::fail(errc::shape_mismatch,
@@ -111,26 +162,10 @@ quantized_matrix<Bits, Lut, Sparse, Layout> import_reference(std::size_t rows, s
                          " words, expected ceil(cols/32)·Bits·rows = " + detail::to_string(expect_words) + " for " +
                          detail::to_string(rows) + " × " + detail::to_string(cols) + " at " + detail::to_string(Bits) +
                          " bits");
-    // Validate the CSR in the checkpoint's own types before converting.
-    const reference_csr ref_sparse{in.sparse_rows, in.sparse_cols, in.sparse_vals};
-    detail::csr_validate(ref_sparse, rows, cols);
-
-    std::vector<Lut> lut(expect_lut);
-    for (std::size_t i = 0; i < lut.size(); ++i) {
-        const float v = lut_value_traits<LutIn>::to_float(in.lookup_table[i]);
-        if (!std::isfinite(v))
-            detail::fail(errc::non_finite,
-                         "lookup_table value of row " + detail::to_string(i / levels) + " is NaN or Inf");
-        lut[i] = lut_value_traits<Lut>::from_float(v);
-        if (!std::isfinite(lut_value_traits<Lut>::to_float(lut[i])))
-            detail::fail(errc::out_of_range, "lookup_table value of row " + detail::to_string(i / levels) +
-                                                 " overflows the LUT type " + lut_value_traits<Lut>::name);
-    }
     const auto* ref_words = reinterpret_cast<const std::uint32_t*>(in.qweight.data());  // int32/uint32 may alias
-    auto sparse = sparse_format_traits<Sparse>::from_reference(ref_sparse, rows, cols);  // may throw: before the repack
-    auto words = repack<Layout, reference_layout<Bits>>(span<const std::uint32_t>(ref_words, in.qweight.size()), rows,
-                                                        cols, exec);
-    return quantized_matrix<Bits, Lut, Sparse, Layout>(rows, cols, std::move(lut), std::move(words), std::move(sparse));
+    return import_packed<Bits, Lut, Sparse, Layout, reference_layout<Bits>>(
+        rows, cols, span<const std::uint32_t>(ref_words, in.qweight.size()), in.lookup_table,
+        reference_csr{in.sparse_rows, in.sparse_cols, in.sparse_vals}, exec);
 }
 
 /// import_reference on the calling thread.

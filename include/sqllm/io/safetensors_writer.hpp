@@ -323,6 +323,8 @@ public:
 
     /// Sets a "__metadata__" entry (replacing an earlier value).
     void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
+    /// The "__metadata__" entries set so far.
+    const std::map<std::string, std::string>& metadata() const noexcept { return metadata_; }
 
     /// Appends a tensor of `type` and `shape` whose bytes are `data`
     /// (numel × size_of(type) bytes, little-endian). Throws on a duplicate

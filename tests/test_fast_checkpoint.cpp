@@ -527,3 +527,75 @@ TEST_CASE("striped checkpoints: every inconsistency is a clear error", "[fast_ch
         expect_error([&] { write_quantized(w, "Z", g.view()); }, errc::invalid_argument, "a file holds one layout");
     }
 }
+
+// --- sqllm-convert --layout (tests/tools/test_convert_layout.sh) ------------------------
+
+namespace {
+
+template <int Bits, class Lut>
+void compare_layer(const safetensors_file& striped, const quantized_layer_info& S, const safetensors_file& reference,
+                   const quantized_layer_info& R) {
+    const auto v = view_quantized<Bits, Lut>(striped, S);  // in place: no copy, no repack
+    REQUIRE(static_cast<const void*>(v.words()) == static_cast<const void*>(striped.bytes(striped.at(S.codes_tensor())).data()));
+    const auto r = load_quantized<Bits, Lut>(reference, R);
+    require_same_matrix(v, r.view());
+    require_same_csr(v, r.view());
+    REQUIRE(bitwise_equal(product(v), product(r.view())));
+}
+
+template <int Bits>
+void compare_bits(const safetensors_file& s, const quantized_layer_info& S, const safetensors_file& r,
+                  const quantized_layer_info& R) {
+    if (S.lut_type == dtype::f16) compare_layer<Bits, half>(s, S, r, R);
+    else compare_layer<Bits, float>(s, S, r, R);
+}
+
+}  // namespace
+
+// Hidden: run by test_convert_layout.sh with SQLLM_STRIPED (sqllm-convert --layout striped's
+// output) and SQLLM_REFERENCE (the reference-layout file it came from, or went back to).
+TEST_CASE("a converted striped checkpoint loads in place and multiplies as the reference one", "[.converted_layout]") {
+    const char* sp = std::getenv("SQLLM_STRIPED");
+    const char* rp = std::getenv("SQLLM_REFERENCE");
+    REQUIRE(sp != nullptr);
+    REQUIRE(rp != nullptr);
+    const safetensors_file s(sp), r(rp);
+    REQUIRE(s.metadata().at(checkpoint_keys::layout) == "striped");
+    REQUIRE(r.metadata().count(checkpoint_keys::layout) == 0);
+    REQUIRE(s.data_offset() % 64 == 0);
+    for (const tensor_info& t : s.tensors())
+        if (!is_padding_tensor(t.name)) REQUIRE(file_offset(s, t) % 64 == 0);  // the tool aligns every tensor
+    const auto ls = find_quantized_layers(s), lr = find_quantized_layers(r);
+    REQUIRE(ls.size() == lr.size());
+    REQUIRE_FALSE(ls.empty());
+    for (const quantized_layer_info& S : ls) {
+        CAPTURE(S.name);
+        const quantized_layer_info* R = nullptr;
+        for (const auto& x : lr)
+            if (x.name == S.name) R = &x;
+        REQUIRE(R != nullptr);
+        REQUIRE((S.rows == R->rows && S.cols == R->cols && S.bits == R->bits && S.nnz == R->nnz));
+        switch (S.bits) {
+            case 2: compare_bits<2>(s, S, r, *R); break;
+            case 3: compare_bits<3>(s, S, r, *R); break;
+            case 4: compare_bits<4>(s, S, r, *R); break;
+            case 8: compare_bits<8>(s, S, r, *R); break;
+            default: FAIL("no comparison instantiated for " << S.bits << " bits");
+        }
+    }
+    // Every other tensor and every metadata entry but the layout's, as they were.
+    std::size_t others = 0;
+    for (const tensor_info& t : r.tensors()) {
+        if (is_padding_tensor(t.name) || is_quantized_array(lr, t.name)) continue;
+        CAPTURE(t.name);
+        const tensor_info& u = s.at(t.name);
+        REQUIRE((u.type == t.type && u.shape == t.shape));
+        REQUIRE(std::memcmp(s.bytes(u).data(), r.bytes(t).data(), t.bytes()) == 0);
+        ++others;
+    }
+    for (const tensor_info& t : s.tensors())
+        if (!is_padding_tensor(t.name) && !is_quantized_array(ls, t.name)) --others;
+    REQUIRE(others == 0);
+    for (const auto& kv : r.metadata())
+        REQUIRE(s.metadata().at(kv.first) == kv.second);
+}

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../core/checked.hpp"
 #include "../error.hpp"
 #include "../kernels/gemm.hpp"
 #include "../kernels/gemv.hpp"
@@ -52,6 +53,45 @@ struct sparse_kind_of<csr<>> : std::integral_constant<sparse_kind, sparse_kind::
 template <>
 struct sparse_kind_of<balanced_csr<>> : std::integral_constant<sparse_kind, sparse_kind::balanced_csr> {};
 
+/// A multiply's activations as fp32 (converted into xf when they are not)
+/// and its fp32 sums (in Y itself when it is fp32, else in yf), with the
+/// output pass that adds the bias and converts. Not a template: shared by
+/// every model.
+struct typed_batch {
+    std::vector<float> xf, yf;
+    matrix_view<const float> X32;
+    matrix_view<float> Y32;
+    output_pass finish;
+
+    typed_batch(const activation_ref& X, const output_ref& Y, bias_ref bias) {
+        const std::size_t n = X.rows, cols = X.cols, rows = Y.cols;
+        if (X.type == scalar_type::f32) {
+            X32 = matrix_view<const float>(static_cast<const float*>(X.data), n, cols, X.stride);
+        } else {
+            xf.resize(checked_mul(n, cols, "activation batch size"));
+            with_scalar_type(X.type, [&](auto t) {
+                using T = decltype(t);
+                for (std::size_t j = 0; j < n; ++j)
+                    convert_array(static_cast<const T*>(X.data) + j * X.stride, xf.data() + j * cols, cols);
+            });
+            X32 = matrix_view<const float>(xf.data(), n, cols);
+        }
+        if (Y.type == scalar_type::f32) {
+            Y32 = matrix_view<float>(static_cast<float*>(Y.data), n, rows, Y.stride);
+        } else {
+            yf.resize(checked_mul(n, rows, "output batch size"));
+            Y32 = matrix_view<float>(yf.data(), n, rows);
+        }
+        finish.acc = Y32.data();
+        finish.acc_stride = Y32.stride();
+        finish.out = Y.data;
+        finish.out_stride = Y.stride;
+        finish.out_type = Y.type;
+        finish.vectors = n;
+        finish.bias = bias;
+    }
+};
+
 /// One combination of the run-time-typed layer: a view of the weights (in
 /// the kernels' layout), an optional bias, and whatever keeps both alive.
 template <int Bits, class Lut, class Sparse>
@@ -78,16 +118,10 @@ public:
     bool has_kernel(target_id t) const noexcept override { return sqllm::has_kernel(t, W_); }
 
     void multiply(target_id t, const activation_ref& X, const output_ref& Y, executor_ref exec) const override {
-        with_target(t, [&](auto tag) {
-            with_scalar_type(X.type, [&](auto xt) {
-                using XT = decltype(xt);
-                with_scalar_type(Y.type, [&](auto yt) {
-                    using YT = decltype(yt);
-                    gemm_typed(tag, W_, matrix_view<const XT>(static_cast<const XT*>(X.data), X.rows, X.cols, X.stride),
-                               matrix_view<YT>(static_cast<YT*>(Y.data), Y.rows, Y.cols, Y.stride), bias_, exec);
-                });
-            });
-        });
+        // The types are dealt with around the kernels, in code shared by every model:
+        // each model compiles one fp32 multiply per target.
+        typed_batch b(X, Y, bias_);
+        with_target(t, [&](auto tag) { gemm_on(tag, W_, b.X32, b.Y32, exec, &b.finish); });
     }
 
 private:
@@ -148,6 +182,8 @@ linear make_linear(quantized_matrix<Bits, Lut, Sparse, striped_layout<Bits>> m, 
 }
 
 // ---- linear's members ---------------------------------------------------------------
+// Defined here in header-only use; with the compiled library, only in its source.
+#if !defined(SQLLM_COMPILED_LIB) || defined(SQLLM_RUNTIME_SOURCE)
 
 SQLLM_RUNTIME_INLINE linear::linear(std::shared_ptr<const detail::linear_interface> impl) noexcept
     : impl_(std::move(impl)), target_(impl_ ? impl_->default_target() : target_id::scalar) {}
@@ -185,6 +221,7 @@ SQLLM_RUNTIME_INLINE void linear::multiply(const activation_ref& X, const output
         detail::fail(errc::shape_mismatch, "a batch's row stride is shorter than its rows");
     impl_->multiply(target_, X, Y, exec);
 }
+#endif  // members
 
 // ---- the combinations ---------------------------------------------------------------
 

@@ -4,14 +4,18 @@
 // µs a call: a visible share of a 1 ms GEMV. thread_pool keeps its workers
 // alive between calls, as an engine's own pool would.
 //
-// Cost. Workers that finished a call spin for about spin_time (50 µs), then
-// sleep on a condition variable. A bulk() that finds them spinning starts
-// them within a fraction of a µs; one that finds them asleep pays a futex
-// wake-up (a few µs for the caller, 10–50 µs until a sleeper runs). The
-// caller never waits for sleepers to wake: it works through the tasks itself
-// from the start, workers join in as they arrive, and bulk() returns as soon
-// as every task is done and the workers that did join have left. Between
-// calls, spinning workers use their cores for up to spin_time.
+// Cost. Workers that finished a call spin (a CPU pause hint in the loop)
+// for spin_time, 100 µs, then sleep on a condition variable. A bulk() that
+// finds them spinning has them working within about a µs; one that finds
+// them asleep pays a futex wake-up: a few µs on the caller's side, and
+// typically 5-50 µs until a sleeper runs (more when its core was idle in a
+// deep sleep state). The caller never waits for sleepers to wake: it works
+// through the tasks itself from the start, workers join as they arrive, and
+// bulk() returns once every task is done and the workers that joined have
+// left (a caller that runs out of tasks first spins, then sleeps, until
+// they have). So back-to-back calls, e.g. one GEMV per layer, run on every
+// thread; an occasional call costs little more than running it alone. The
+// price: after each call, the workers keep their cores busy for spin_time.
 //
 // Guarantees.
 // - f(i) runs once for each i in [0, n) (unless a task throws), on the
@@ -90,7 +94,7 @@ bool spin_until(Done done, std::chrono::nanoseconds budget) {
 class thread_pool {
 public:
     /// How long workers (and a caller waiting for the last tasks) spin before they sleep.
-    static constexpr std::chrono::microseconds spin_time{50};
+    static constexpr std::chrono::microseconds spin_time{100};
 
     explicit thread_pool(std::size_t threads = std::max(1u, std::thread::hardware_concurrency()))
         : threads_(threads == 0 ? 1 : threads) {

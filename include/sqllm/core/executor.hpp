@@ -28,9 +28,13 @@
 //         engine::pool* pool;
 //         std::size_t concurrency() const { return pool->size(); }
 //         template <class F> void bulk(std::size_t n, F&& f) const {
-//             std::mutex m; std::exception_ptr first;
+//             std::mutex m;
+//             std::exception_ptr first;
 //             pool->parallel_for(n, [&](std::size_t i) {
-//                 try { f(i); } catch (...) { std::lock_guard<std::mutex> l(m); if (!first) first = std::current_exception(); }
+//                 try { f(i); } catch (...) {
+//                     std::lock_guard<std::mutex> lock(m);
+//                     if (!first) first = std::current_exception();
+//                 }
 //             });
 //             if (first) std::rethrow_exception(first);
 //         }

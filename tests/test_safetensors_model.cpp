@@ -1,11 +1,16 @@
 // io::safetensors_model (one file, a model directory, its shard index) and
 // io::quant_config: the three spellings open the same model, the index is
 // checked against the shards both ways, a hostile index reaches no other
-// file, and quant_config.json round-trips and rejects what it cannot mean.
+// file, quant_config.json round-trips and rejects what it cannot mean, and
+// a striped-layout model in two shards (each with its own padding tensors)
+// opens, views and loads its layers from the right shard.
 #include <sqllm/io/quant_config.hpp>
+#include <sqllm/io/quantized_checkpoint.hpp>
 #include <sqllm/io/safetensors_model.hpp>
 #include <sqllm/io/safetensors_writer.hpp>
+#include <sqllm/sqllm.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -200,4 +205,123 @@ TEST_CASE("safetensors_file::to_float on an executor equals the serial conversio
     CHECK_THROWS_AS(f.to_float(f.at("i"), exec), error);  // not floating point: the serial path's error
     std::vector<float> small(3);
     CHECK_THROWS_AS(f.to_float(f.at("f"), span<float>(small.data(), small.size()), exec), error);
+}
+
+namespace {
+
+/// A random rows × cols 4-bit matrix in the striped layout, with a CSR part when `sparse`.
+quantized_matrix<4, float, csr<>, striped_layout<4>> random_q4(sqllm_test::rng_t& rng, std::size_t rows, std::size_t cols,
+                                                               bool sparse) {
+    const auto codes = sqllm_test::random_codes(rng, rows * cols, 4);
+    auto words = pack_codes<striped_layout<4>>(matrix_view<const code_t>(codes.data(), rows, cols));
+    auto lut = sqllm_test::random_lut<float>(rng, rows, 16);
+    csr_storage<float, std::int32_t> s;
+    if (sparse) s = sqllm_test::random_csr<float, std::int32_t>(rng, rows, cols, 0.02);
+    return {rows, cols, std::move(lut), std::move(words), std::move(s)};
+}
+
+template <class A, class B>
+bool same_dense(const A& a, const B& b) {
+    const auto x = dequantize<float>(a), y = dequantize<float>(b);
+    return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("safetensors_model: a striped model in two shards, padding in each", "[safetensors][model][striped]") {
+    model_dir d;
+    sqllm_test::rng_t rng(11);
+    // Widths that are not multiples of 64 bytes, so every shard needs padding.
+    const auto a = random_q4(rng, 5, 100, true), b = random_q4(rng, 7, 300, false), c = random_q4(rng, 3, 40, true);
+    const std::vector<float> norm{1, 2, 3};
+    {
+        safetensors_writer w(d / "s1.safetensors");
+        w.add<float>("norm", {3}, norm);
+        write_quantized(w, "m.a", a.view(), dtype::f32, checkpoint_layout::striped);
+        write_quantized(w, "m.b", b.view(), dtype::f32, checkpoint_layout::striped);
+        w.finish();
+        safetensors_writer w2(d / "s2.safetensors");
+        write_quantized(w2, "m.c", c.view(), dtype::f32, checkpoint_layout::striped);
+        w2.finish();
+    }
+    // Both shards hold "__padding__.0": the index maps neither.
+    for (const char* s : {"s1.safetensors", "s2.safetensors"})
+        CHECK(safetensors_file(d / s).find("__padding__.0") != nullptr);
+    const std::string map =
+        R"("norm": "s1.safetensors",
+           "m.a.striped_codes": "s1.safetensors", "m.a.lookup_table": "s1.safetensors",
+           "m.a.rows": "s1.safetensors", "m.a.cols": "s1.safetensors", "m.a.vals": "s1.safetensors",
+           "m.b.striped_codes": "s1.safetensors", "m.b.lookup_table": "s1.safetensors",
+           "m.c.striped_codes": "s2.safetensors", "m.c.lookup_table": "s2.safetensors",
+           "m.c.rows": "s2.safetensors", "m.c.cols": "s2.safetensors", "m.c.vals": "s2.safetensors")";
+    d.text("model.safetensors.index.json", "{\"weight_map\": {" + map + "}}");
+
+    auto check_model = [&] {
+        const safetensors_model m(d.path.string());
+        REQUIRE(m.shard_count() == 2);
+        CHECK(m.tensors().size() == 13);  // the 13 mapped tensors, no padding
+        for (const auto& t : m.tensors())
+            CHECK_FALSE(is_padding_tensor(t.info->name));
+        CHECK(m.find("__padding__.0") == nullptr);
+        const auto layers = m.quantized_layers();
+        REQUIRE(layers.size() == 3);
+        const thread_executor exec(2);
+        for (const quantized_layer_info& L : layers) {
+            CAPTURE(L.name);
+            CHECK(L.layout == checkpoint_layout::striped);
+            const auto want = (L.name == "m.a" ? a : L.name == "m.b" ? b : c).view();
+            const auto v = m.view_quantized<4>(L);
+            CHECK(v.rows() == want.rows());
+            CHECK(v.cols() == want.cols());
+            CHECK(v.nonzeros() == want.nonzeros());
+            CHECK(std::memcmp(v.words(), want.words(), want.word_count() * 4) == 0);
+            // In place: the view's words are the shard's mapped bytes.
+            std::size_t shard = 9;
+            const tensor_info* codes = m.find(L.codes_tensor(), &shard);
+            REQUIRE(codes != nullptr);
+            CHECK(static_cast<const void*>(v.words()) == static_cast<const void*>(m.shard(shard).bytes(*codes).data()));
+            CHECK(same_dense(v, want));
+            CHECK(same_dense(m.load_quantized<4>(L).view(), want));
+            CHECK(same_dense(m.load_quantized<4>(L, exec).view(), want));
+            CHECK(same_dense(m.load_quantized<4, float, csr<>, reference_layout<4>>(L, exec).view(), want));
+        }
+        // Errors: Bits, Lut and a layer the model does not have.
+        CHECK(throws([&] { (void)m.view_quantized<3>(layers[0]); }, errc::invalid_argument, "requested 3"));
+        CHECK(throws([&] { (void)m.view_quantized<4, half>(layers[0]); }, errc::invalid_argument, "requested"));
+        quantized_layer_info ghost = layers[0];
+        ghost.name = "m.ghost";
+        CHECK(throws([&] { (void)m.view_quantized<4>(ghost); }, errc::invalid_argument,
+                     "no tensor named \"m.ghost.striped_codes\""));
+        CHECK(throws([&] { (void)m.load_quantized<4>(ghost); }, errc::invalid_argument,
+                     "no tensor named \"m.ghost.striped_codes\""));
+    };
+    check_model();
+    // An index that names padding anyway (as a tool listing every shard's tensors would) is read the same:
+    // those entries are ignored, whichever shard, even a missing one, they name.
+    d.text("model.safetensors.index.json",
+           "{\"weight_map\": {" + map +
+               R"(, "__padding__.0": "s2.safetensors", "__padding__.1": "s1.safetensors",
+                  "__padding__.7": "nowhere.safetensors", "__padding__.8": 3}})");
+    check_model();
+    // An index of padding only maps no tensor.
+    d.text("model.safetensors.index.json", R"({"weight_map": {"__padding__.0": "s1.safetensors"}})");
+    CHECK(throws([&] { safetensors_model m(d.path.string()); }, errc::corrupt_data, "maps no tensor"));
+    // The real names are still checked both ways.
+    d.text("model.safetensors.index.json", R"({"weight_map": {"norm": "s1.safetensors", "__padding__.0": "s1.safetensors"}})");
+    CHECK(throws([&] { safetensors_model m(d.path.string()); }, errc::corrupt_data,
+                 "holds \"m.a.striped_codes\", which the index does not map"));
+
+    // A reference-layout layer loads through the model but is no view.
+    model_dir r;
+    {
+        safetensors_writer w(r / "model.safetensors");
+        write_quantized(w, "m.a", a.view());
+        w.finish();
+    }
+    const safetensors_model ref(r.path.string());
+    const auto layers = ref.quantized_layers();
+    REQUIRE(layers.size() == 1);
+    CHECK(layers[0].codes_tensor() == "m.a.qweight");
+    CHECK(same_dense(ref.load_quantized<4>(layers[0], thread_executor(2)).view(), a.view()));
+    CHECK(throws([&] { (void)ref.view_quantized<4>(layers[0]); }, errc::invalid_argument, "reference layout"));
 }

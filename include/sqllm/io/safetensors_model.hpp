@@ -14,6 +14,14 @@
 // names in the index's directory (no '/', no "..": a hostile index cannot
 // reach other files). Every shard is opened and validated up front (mapped,
 // not read: opening costs one header parse per shard).
+//
+// Padding tensors ("__padding__.<n>", io::is_padding_tensor: the U8 gaps
+// that align a striped-layout checkpoint's arrays) are not model tensors:
+// tensors(), find() and the cross-checks skip them, so each shard may hold
+// its own "__padding__.0". An index need not map them, and weight_map
+// entries naming one are ignored (not even their file names are opened): a
+// JSON object maps a name to one shard, so no index can map every shard's
+// padding, and padding carries no data to find.
 #pragma once
 
 #include <algorithm>
@@ -77,7 +85,7 @@ public:
         }
         for (std::size_t s = 0; s < shards_.size(); ++s)
             for (const tensor_info& t : shards_[s]->tensors())
-                tensors_.push_back({s, &t});
+                if (!is_padding_tensor(t.name)) tensors_.push_back({s, &t});
         by_name_.resize(tensors_.size());
         for (std::size_t i = 0; i < by_name_.size(); ++i)
             by_name_[i] = i;
@@ -110,10 +118,12 @@ public:
     /// Shard `i`'s file name, relative to directory().
     const std::string& shard_name(std::size_t i) const { return shard_names_.at(i); }
 
-    /// Every tensor, shard by shard, each shard's in file order.
+    /// Every tensor but the padding ones (see the file comment), shard by
+    /// shard, each shard's in file order.
     const std::vector<tensor_ref>& tensors() const noexcept { return tensors_; }
 
-    /// The tensor called `name`, or nullptr; `shard` (if given) receives its shard. O(log n).
+    /// The tensor called `name`, or nullptr (also for a padding tensor's
+    /// name); `shard` (if given) receives its shard. O(log n).
     const tensor_info* find(const std::string& name, std::size_t* shard = nullptr) const noexcept {
         const auto it = std::lower_bound(by_name_.begin(), by_name_.end(), name,
                                          [this](std::size_t i, const std::string& n) { return tensors_[i].info->name < n; });
@@ -152,10 +162,22 @@ public:
         }
         return out;
     }
-    /// Loads quantized layer `L` from its shard (io::load_quantized).
-    template <int Bits, class Lut = float, class Sparse = default_sparse, class Layout = default_layout<Bits>>
-    quantized_matrix<Bits, Lut, Sparse, Layout> load_quantized(const quantized_layer_info& L) const {
-        return io::load_quantized<Bits, Lut, Sparse, Layout>(file_of(L.name + ".qweight"), L);
+    /// Loads quantized layer `L` (of either layout) from the shard holding
+    /// its codes (io::load_quantized; a reference layer is repacked through
+    /// `exec`). Throws errc::invalid_argument if the model has no such layer.
+    template <int Bits, class Lut = float, class Sparse = default_sparse, class Layout = default_layout<Bits>,
+              class Executor = sequential_executor>
+    quantized_matrix<Bits, Lut, Sparse, Layout> load_quantized(const quantized_layer_info& L,
+                                                               const Executor& exec = Executor{}) const {
+        return io::load_quantized<Bits, Lut, Sparse, Layout>(file_of(L.codes_tensor()), L, exec);
+    }
+    /// A view of striped-layout layer `L` in place in the shard holding it
+    /// (io::view_quantized: no copy; valid while the model is alive). A
+    /// reference-layout layer is refused with errc::invalid_argument, as is
+    /// a layer the model does not have.
+    template <int Bits, class Lut = float, class Sparse = default_sparse>
+    quantized_view<Bits, Lut, Sparse, striped_layout<Bits>> view_quantized(const quantized_layer_info& L) const {
+        return io::view_quantized<Bits, Lut, Sparse>(file_of(L.codes_tensor()), L);
     }
 
 private:
@@ -177,7 +199,10 @@ private:
         if (!j.is_object()) bad("index is not a JSON object");
         const auto wm = j.find("weight_map");
         if (wm == j.end() || !wm->is_object()) bad("index has no \"weight_map\" object");
-        if (wm->empty()) bad("index maps no tensor");
+        std::size_t named = 0;  // entries that are not padding (those are ignored: see the file comment)
+        for (auto it = wm->begin(); it != wm->end(); ++it)
+            named += is_padding_tensor(it.key()) ? 0 : 1;
+        if (named == 0) bad("index maps no tensor");
         const auto md = j.find("metadata");
         if (md != j.end()) {
             if (!md->is_object()) bad("index \"metadata\" is not an object");
@@ -186,6 +211,7 @@ private:
         // Shard names: plain file names, sorted (HF numbers them in order).
         std::map<std::string, std::size_t> shard_of_name;
         for (auto it = wm->begin(); it != wm->end(); ++it) {
+            if (is_padding_tensor(it.key())) continue;
             if (!it.value().is_string()) bad("weight_map entry \"" + printable(it.key()) + "\" is not a file name");
             const std::string f = it.value().get<std::string>();
             if (f.empty() || f == "." || f == ".." || f.find('/') != std::string::npos ||
@@ -203,6 +229,7 @@ private:
         // The index against the shards, both ways.
         std::size_t mapped = 0;
         for (auto it = wm->begin(); it != wm->end(); ++it) {
+            if (is_padding_tensor(it.key())) continue;
             const std::size_t s = shard_of_name.at(it.value().get<std::string>());
             if (!shards_[s]->find(it.key()))
                 bad("maps \"" + printable(it.key()) + "\" to " + shard_names_[s] + ", which has no such tensor");
@@ -211,6 +238,7 @@ private:
         std::size_t present = 0;
         for (std::size_t s = 0; s < shards_.size(); ++s)
             for (const tensor_info& t : shards_[s]->tensors()) {
+                if (is_padding_tensor(t.name)) continue;
                 const auto it = wm->find(t.name);
                 if (it == wm->end())
                     bad(shard_names_[s] + " holds \"" + printable(t.name) + "\", which the index does not map");

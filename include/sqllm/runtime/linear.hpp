@@ -30,6 +30,7 @@
 #include "../config.hpp"
 #include "../core/executor_ref.hpp"
 #include "../core/span.hpp"
+#include "../error.hpp"
 #include "../target/target_id.hpp"
 #include "../types/bfloat16.hpp"
 #include "../types/half.hpp"

@@ -1,6 +1,8 @@
 // The llama2c example on a quantized checkpoint: stories260K quantized by the
 // library, written as a SqueezeLLM-layout safetensors file, loaded back
-// (codes repacked into the CPU layout), and run through sqllm's kernels.
+// (codes repacked into the CPU layout), and run through sqllm's kernels; and
+// the same layers in the striped layout (viewed in place, padding tensors
+// skipped), which must give the very same logits.
 #include <sqllm/io/quantized_checkpoint.hpp>
 #include <sqllm/io/safetensors.hpp>
 #include <sqllm/io/safetensors_writer.hpp>
@@ -9,6 +11,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <unistd.h>
 
@@ -43,7 +46,8 @@ using qmatrix = sqllm::quantized_matrix<3, float, sqllm::csr<float, std::int32_t
 /// 0.45% sparse) as sqllm-quantize would; `edit` may add or change tensors.
 /// Returns the dequantized matrices by name.
 template <class Edit>
-std::map<std::string, std::vector<float>> write_quantized_model(const std::string& path, Edit edit) {
+std::map<std::string, std::vector<float>> write_quantized_model(
+    const std::string& path, Edit edit, sqllm::io::checkpoint_layout layout = sqllm::io::checkpoint_layout::reference) {
     const auto file = llama2c::read_llama2c(data_dir + "stories260K.bin");
     const sqllm::io::safetensors_file fisher(data_dir + "fisher.safetensors");
     sqllm::io::safetensors_writer out(path);
@@ -62,7 +66,7 @@ std::map<std::string, std::vector<float>> write_quantized_model(const std::strin
         const auto q = sqllm::quantize<3, float, sqllm::csr<float, std::int32_t>, sqllm::reference_layout<3>>(
             {t.data.data(), t.shape[0], t.shape[1]}, {S.data(), t.shape[0], t.shape[1]}, opt);
         if (edit(out, t.name, q)) continue;
-        sqllm::io::write_quantized(out, t.name, q.view());
+        sqllm::io::write_quantized(out, t.name, q.view(), sqllm::io::dtype::f32, layout);
         dequantized[t.name] = sqllm::dequantize<float>(q.view());
     }
     out.finish();
@@ -122,6 +126,83 @@ TEST_CASE("a quantized checkpoint runs through sqllm's kernels like its dequanti
         for (std::size_t v = 0; v < 512; ++v)
             REQUIRE(std::abs(t[v] - lb[p * 512 + v]) <= 1e-3f * (1.0f + std::abs(lb[p * 512 + v])));
     }
+}
+
+TEST_CASE("a striped-layout checkpoint runs in place with the reference layout's very logits", "[llama2c][quantized]") {
+    const std::string ref_path = temp_file("ref"), striped_path = temp_file("striped");
+    write_quantized_model(ref_path, no_edit);
+    write_quantized_model(striped_path, no_edit, sqllm::io::checkpoint_layout::striped);
+    {
+        const sqllm::io::safetensors_file f(striped_path);
+        CHECK(f.find("__padding__.0") != nullptr);  // what the loader must not call an unused tensor
+        CHECK(f.find("layers.0.wq.striped_codes") != nullptr);
+    }
+    const llama2c::model r = llama2c::load_model(ref_path);
+    const llama2c::model s = llama2c::load_model(striped_path);
+    std::remove(ref_path.c_str());
+    std::remove(striped_path.c_str());  // still mapped: the layers keep the file alive
+    const auto* sq = dynamic_cast<const llama2c::quantized_linear<3>*>(s.layers[1].w2.get());
+    const auto* rq = dynamic_cast<const llama2c::quantized_linear<3>*>(r.layers[1].w2.get());
+    REQUIRE(sq != nullptr);
+    REQUIRE(rq != nullptr);
+    CHECK(sq->in_place());
+    CHECK_FALSE(rq->in_place());
+    CHECK(sq->describe() == rq->describe());
+    CHECK(sq->storage_bytes() == rq->storage_bytes());
+    CHECK(llama2c::summary(s) == llama2c::summary(r));
+
+    // The same codes, LUTs and CSR through the same kernels: bit-identical logits, window and token paths.
+    const auto windows = llama2c::story_windows(llama2c::read_tokens_u16(data_dir + "dev.u16"));
+    llama2c::engine er(r), es(s);
+    for (std::size_t w = 0; w < 3; ++w) {
+        const auto& win = windows[w * 5];
+        const float* a = er.forward_window(win.data(), win.size());
+        const std::vector<float> la(a, a + win.size() * 512);
+        const float* b = es.forward_window(win.data(), win.size());
+        REQUIRE(std::memcmp(la.data(), b, la.size() * sizeof(float)) == 0);
+    }
+    llama2c::engine tr(r), ts(s);
+    const auto& win = windows[2];
+    for (std::size_t p = 0; p < win.size(); ++p) {
+        const float* a = tr.forward_token(win[p], p);
+        const std::vector<float> la(a, a + 512);
+        REQUIRE(std::memcmp(la.data(), ts.forward_token(win[p], p), 512 * sizeof(float)) == 0);
+    }
+
+    // Without an owner to keep the file mapped, a striped layer is loaded (copied) instead, computing the same.
+    write_quantized_model(striped_path, no_edit, sqllm::io::checkpoint_layout::striped);
+    const sqllm::io::safetensors_file f(striped_path);
+    std::remove(striped_path.c_str());
+    for (const auto& L : sqllm::io::find_quantized_layers(f)) {
+        if (L.name != "layers.1.w2") continue;
+        const auto copy = llama2c::load_quantized_linear(f, L);
+        const auto* cq = dynamic_cast<const llama2c::quantized_linear<3>*>(copy.get());
+        REQUIRE(cq != nullptr);
+        CHECK_FALSE(cq->in_place());
+        std::vector<float> x(copy->cols()), y1(copy->rows()), y2(copy->rows());
+        for (std::size_t i = 0; i < x.size(); ++i)
+            x[i] = std::sin(float(i));
+        copy->gemv(x.data(), y1.data());
+        sq->gemv(x.data(), y2.data());
+        CHECK(std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)) == 0);
+    }
+
+    // Padding is skipped, but a tensor the model does not use is still refused in a striped file.
+    write_quantized_model(
+        striped_path,
+        [](sqllm::io::safetensors_writer& out, const std::string& name, const qmatrix&) {
+            if (name == "layers.0.wq") out.add<float>("layers.0.unused", {3}, std::vector<float>(3, 0.0f));
+            return false;
+        },
+        sqllm::io::checkpoint_layout::striped);
+    try {
+        llama2c::load_model(striped_path);
+        FAIL("an unused tensor in a striped checkpoint loaded");
+    } catch (const sqllm::error& e) {
+        CHECK(e.code() == errc::corrupt_data);
+        CHECK(std::string(e.what()).find("\"layers.0.unused\" is not part of the model") != std::string::npos);
+    }
+    std::remove(striped_path.c_str());
 }
 
 TEST_CASE("inconsistent model checkpoints give a clear error", "[llama2c][quantized]") {

@@ -1,8 +1,9 @@
 // checkpoint.hpp — a llama2.c model from a safetensors checkpoint, as written
-// by sqllm-quantize: quantized linear layers run sqllm's LUT kernels
-// (codes repacked once into sqllm::default_layout, the CPU kernels' striped
-// layout), every other tensor (embedding, norms, any linear left unquantized)
-// stays fp32.
+// by sqllm-quantize (or rewritten by sqllm-convert --layout striped):
+// quantized linear layers run sqllm's LUT kernels (reference-layout codes
+// repacked once into sqllm::default_layout, the CPU kernels' striped layout;
+// striped-layout codes used in place in the mapped file), every other
+// tensor (embedding, norms, any linear left unquantized) stays fp32.
 #pragma once
 
 #include <algorithm>
@@ -27,12 +28,15 @@ namespace llama2c {
 
 /// Loads a model from a safetensors checkpoint carrying the llama2c.* config
 /// metadata (sqllm-quantize writes it when its input is a llama2.c .bin).
-/// Each linear weight is either quantized (<name>.qweight, ...) or a plain
-/// float tensor <name>. Throws sqllm::error for a missing or inconsistent
-/// tensor and for tensors the model does not use (a misnamed layer would
-/// otherwise be ignored silently).
+/// Each linear weight is either quantized (<name>.qweight or
+/// <name>.striped_codes, ...) or a plain float tensor <name>. Throws
+/// sqllm::error for a missing or inconsistent tensor and for tensors the
+/// model does not use (a misnamed layer would otherwise be ignored
+/// silently); padding tensors (sqllm::io::is_padding_tensor) are not model
+/// tensors. The file stays mapped while a layer views it in place.
 inline model load_checkpoint(const std::string& path) {
-    const sqllm::io::safetensors_file file(path);
+    const auto owner = std::make_shared<const sqllm::io::safetensors_file>(path);
+    const sqllm::io::safetensors_file& file = *owner;
     const auto quantized = sqllm::io::find_quantized_layers(file);
     model m;
     m.config = llama2c_config_from_metadata(file.metadata(), path);
@@ -50,7 +54,7 @@ inline model load_checkpoint(const std::string& path) {
             if (q.name == name) {
                 for (const std::string& s : sqllm::io::quantized_suffixes())
                     used.push_back(name + s);
-                return load_quantized_linear(file, q);
+                return load_quantized_linear(file, q, owner);
             }
         return std::make_unique<dense_linear>(rows, cols, floats(name, {rows, cols}));
     };
@@ -77,7 +81,7 @@ inline model load_checkpoint(const std::string& path) {
         L.w3 = linear_named(p + "w3", hidden, dim);
     }
     for (const auto& t : file.tensors())
-        if (std::find(used.begin(), used.end(), t.name) == used.end())
+        if (!sqllm::io::is_padding_tensor(t.name) && std::find(used.begin(), used.end(), t.name) == used.end())
             throw sqllm::error(sqllm::errc::corrupt_data,
                                path + ": tensor \"" + t.name + "\" is not part of the model");
     validate(m);

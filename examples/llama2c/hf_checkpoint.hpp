@@ -4,7 +4,10 @@
 // with a config.json beside it. Weights are F32, F16 or BF16 tensors under
 // HF names (hf_names.hpp), or quantized layers under their module names as
 // sqllm-quantize writes them (`model.layers.0.self_attn.q_proj.qweight`,
-// `.lookup_table`, `.rows`, `.cols`, `.vals`, sqllm::io::find_quantized_layers).
+// `.lookup_table`, `.rows`, `.cols`, `.vals`, sqllm::io::find_quantized_layers),
+// in the reference layout or, after sqllm-convert --layout striped, the
+// striped one (`.striped_codes`, viewed in place in the mapped shard; its
+// padding tensors are skipped, as sqllm::io::safetensors_model does).
 //
 // RoPE: HF stores the rows of q_proj and k_proj permuted within each head so
 // that it can rotate the halves of a head (rotate_half) instead of adjacent
@@ -116,7 +119,9 @@ inline model load_hf(const std::string& path) {
             throw sqllm::error(sqllm::errc::io_error,
                                config_path + ": missing; a Hugging Face model's hyper-parameters are in its config.json");
     }
-    const sqllm::io::safetensors_model st(path);
+    // Shared: a striped-layout layer views its shard in place and keeps the model mapped.
+    const auto owner = std::make_shared<const sqllm::io::safetensors_model>(path);
+    const sqllm::io::safetensors_model& st = *owner;
     model m;
     m.config = read_hf_config(config_path);
     const auto quantized = st.quantized_layers();
@@ -154,7 +159,7 @@ inline model load_hf(const std::string& path) {
                                        std::to_string(rows) + " x " + std::to_string(cols));
             for (const std::string& s : sqllm::io::quantized_suffixes())
                 used.insert(q.name + s);
-            std::unique_ptr<linear> w = load_quantized_linear(st.file_of(q.name + ".qweight"), q);
+            std::unique_ptr<linear> w = load_quantized_linear(st.file_of(q.codes_tensor()), q, owner);
             if (permuted) w = std::make_unique<row_permuted_linear>(std::move(w), head_size);
             return w;
         }

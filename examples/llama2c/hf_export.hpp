@@ -164,6 +164,7 @@ inline hf_export_result export_hf(const std::string& bin, const std::string& out
     if (!opt.fisher.empty()) {
         const sqllm::io::safetensors_file f(opt.fisher);
         for (const auto& t : f.tensors()) {
+            if (sqllm::io::is_padding_tensor(t.name)) continue;  // alignment only, no data
             const llama2c_tensor* w = file.find(t.name);
             if (!w || hf_name_of(t.name).empty())
                 throw sqllm::error(sqllm::errc::corrupt_data, opt.fisher + ": tensor \"" + sqllm::io::printable(t.name) +

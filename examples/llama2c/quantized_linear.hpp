@@ -1,7 +1,11 @@
 // quantized_linear.hpp — a linear layer of the llama2c example whose weights
-// are a quantized layer of a safetensors checkpoint (SqueezeLLM reference
-// names and layout, sqllm::io::find_quantized_layers): codes repacked once
-// into sqllm::default_layout, the CPU kernels' striped layout.
+// are a quantized layer of a safetensors checkpoint (sqllm::io::
+// find_quantized_layers): a reference-layout layer (<name>.qweight) has its
+// codes repacked once into sqllm::default_layout, the CPU kernels' striped
+// layout; a striped-layout layer (<name>.striped_codes, sqllm-convert
+// --layout striped) with an F32 LUT is used in place in the mapped file
+// (sqllm::io::view_quantized: no copy), other striped layers are loaded.
+// Both run the same kernels on the same codes, so they compute the same.
 #pragma once
 
 #include <cstdint>
@@ -23,48 +27,79 @@ namespace llama2c {
 
 /// A linear layer stored as Bits-bit codes into per-row fp32 LUTs plus the
 /// reference's CSR sparse part; gemv/gemm run sqllm's kernels on the packed
-/// codes (AVX-512/AVX2 where the CPU has them).
+/// codes (AVX-512/AVX2 where the CPU has them). The arrays are either owned
+/// (a loaded matrix) or a view into a mapped checkpoint kept alive by the
+/// layer (in_place()).
 template <int Bits>
 class quantized_linear final : public linear {
 public:
     /// Layout: sqllm::default_layout<Bits> (striped), what load_quantized repacks into.
     using matrix = sqllm::quantized_matrix<Bits, float, sqllm::csr<float, std::int32_t>>;
+    /// The same layout: what io::view_quantized gives for a striped-layout layer.
+    using view_type = typename matrix::view_type;
 
-    explicit quantized_linear(matrix m) : m_(std::move(m)) {}
+    explicit quantized_linear(matrix m) : m_(std::move(m)), v_(m_.view()) {}
+    /// Views `v`'s arrays where they are; `keep` owns them (the mapped file)
+    /// and lives as long as this layer.
+    quantized_linear(view_type v, std::shared_ptr<const void> keep) : v_(v), keep_(std::move(keep)) {}
+    quantized_linear(const quantized_linear&) = delete;  // v_ may point into m_
+    quantized_linear& operator=(const quantized_linear&) = delete;
 
-    std::size_t rows() const override { return m_.rows(); }
-    std::size_t cols() const override { return m_.cols(); }
+    std::size_t rows() const override { return v_.rows(); }
+    std::size_t cols() const override { return v_.cols(); }
     void gemv(const float* x, float* y) const override {
-        sqllm::gemv(m_.view(), sqllm::span<const float>(x, cols()), sqllm::span<float>(y, rows()));
+        sqllm::gemv(v_, sqllm::span<const float>(x, cols()), sqllm::span<float>(y, rows()));
     }
     void gemm(const float* X, std::size_t n, float* Y) const override {
-        sqllm::gemm(m_.view(), sqllm::matrix_view<const float>(X, n, cols()), sqllm::matrix_view<float>(Y, n, rows()));
+        sqllm::gemm(v_, sqllm::matrix_view<const float>(X, n, cols()), sqllm::matrix_view<float>(Y, n, rows()));
     }
-    /// In memory: codes as packed for the kernels (rows padded to the layout's
-    /// multiple of 256 columns), LUTs and the CSR arrays.
-    std::size_t storage_bytes() const override { return m_.storage_bytes(); }
+    /// Codes as packed for the kernels (rows padded to the layout's multiple
+    /// of 256 columns), LUTs and the CSR arrays: in memory, or in the mapped
+    /// file (the same bytes either way).
+    std::size_t storage_bytes() const override { return v_.storage_bytes(); }
     std::string describe() const override {
-        const std::size_t nnz = m_.view().nonzeros();
+        const std::size_t nnz = v_.nonzeros();
         return std::to_string(Bits) + "-bit LUT" + (nnz ? " + CSR" : "");
     }
+    /// True when the arrays are the checkpoint's own bytes (no copy).
+    bool in_place() const noexcept { return keep_ != nullptr; }
 
 private:
-    matrix m_;
+    matrix m_;  // empty when in place
+    view_type v_;
+    std::shared_ptr<const void> keep_;
 };
 
-/// Loads one quantized layer of `file` with its code width picked at run time.
+namespace detail {
+
+template <int Bits>
+std::unique_ptr<linear> load_quantized_linear_bits(const sqllm::io::safetensors_file& file,
+                                                   const sqllm::io::quantized_layer_info& info,
+                                                   const std::shared_ptr<const void>& keep) {
+    if (keep && info.layout == sqllm::io::checkpoint_layout::striped && info.lut_type == sqllm::io::dtype::f32)
+        return std::make_unique<quantized_linear<Bits>>(sqllm::io::view_quantized<Bits>(file, info), keep);
+    return std::make_unique<quantized_linear<Bits>>(sqllm::io::load_quantized<Bits>(file, info));
+}
+
+}  // namespace detail
+
+/// Loads one quantized layer of `file` with its code width picked at run
+/// time. A striped-layout layer with an F32 LUT is viewed in place when
+/// `keep` is given: it must own `file` (or the model holding it), and the
+/// layer keeps it alive; any other layer is loaded (copied, or repacked from
+/// the reference layout; an F16/BF16 LUT widened to F32, exactly).
 inline std::unique_ptr<linear> load_quantized_linear(const sqllm::io::safetensors_file& file,
-                                                     const sqllm::io::quantized_layer_info& info) {
-    using sqllm::io::load_quantized;
+                                                     const sqllm::io::quantized_layer_info& info,
+                                                     const std::shared_ptr<const void>& keep = nullptr) {
     switch (info.bits) {
-        case 1: return std::make_unique<quantized_linear<1>>(load_quantized<1>(file, info));
-        case 2: return std::make_unique<quantized_linear<2>>(load_quantized<2>(file, info));
-        case 3: return std::make_unique<quantized_linear<3>>(load_quantized<3>(file, info));
-        case 4: return std::make_unique<quantized_linear<4>>(load_quantized<4>(file, info));
-        case 5: return std::make_unique<quantized_linear<5>>(load_quantized<5>(file, info));
-        case 6: return std::make_unique<quantized_linear<6>>(load_quantized<6>(file, info));
-        case 7: return std::make_unique<quantized_linear<7>>(load_quantized<7>(file, info));
-        case 8: return std::make_unique<quantized_linear<8>>(load_quantized<8>(file, info));
+        case 1: return detail::load_quantized_linear_bits<1>(file, info, keep);
+        case 2: return detail::load_quantized_linear_bits<2>(file, info, keep);
+        case 3: return detail::load_quantized_linear_bits<3>(file, info, keep);
+        case 4: return detail::load_quantized_linear_bits<4>(file, info, keep);
+        case 5: return detail::load_quantized_linear_bits<5>(file, info, keep);
+        case 6: return detail::load_quantized_linear_bits<6>(file, info, keep);
+        case 7: return detail::load_quantized_linear_bits<7>(file, info, keep);
+        case 8: return detail::load_quantized_linear_bits<8>(file, info, keep);
         default: break;
     }
     throw sqllm::error(sqllm::errc::corrupt_data,

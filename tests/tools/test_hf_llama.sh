@@ -4,9 +4,14 @@
 # two shards) with its Fisher information under HF names, quantized by
 # sqllm-quantize (3-bit, 0.45% sparse) as a model directory, and evaluated:
 # the perplexities must equal the llama2.c path's (the .bin, and the .bin
-# quantized with the llama2.c-named Fisher file).
+# quantized with the llama2.c-named Fisher file). With SQLLM_CONVERT (absent
+# or "-" when sqllm-convert is not built), the quantized llama2.c file and
+# the quantized two-shard HF directory are also rewritten in the striped
+# layout (`sqllm-convert --layout striped`: 64-byte aligned, padding tensors
+# in every shard, layers viewed in place) and must give the very same
+# perplexity and greedy generation as the reference layout.
 #
-#   test_hf_llama.sh SQLLM_QUANTIZE LLAMA2C DATA_DIR
+#   test_hf_llama.sh SQLLM_QUANTIZE LLAMA2C DATA_DIR [SQLLM_CONVERT|-]
 #
 # Tolerance: the dense exports are bit-identical (the loader restores
 # llama2.c's q/k row order, so every float operation is the same). The
@@ -16,7 +21,7 @@
 # such a tie could change a few kept weights, so 1e-4 relative in the mean
 # NLL is allowed (a wrong row order or a misnamed layer moves it by > 10%).
 set -uo pipefail
-quantize=$1 llama2c=$2 data=$3
+quantize=$1 llama2c=$2 data=$3 convert=${4:--}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -77,6 +82,34 @@ for dir in hf hf2; do
     fail "sqllm-quantize on the sharded directory: $(cat "$work/qerr")"
   fi
 done
+
+# --- the striped layout: the same model, loaded in place -------------------------
+# Same codes, LUTs and sparse values through the same kernels: bit-identical
+# logits, so the perplexity and a greedy generation match exactly.
+gen() { "$llama2c" generate "$1" "$data/tok512.bin" --prompt "Once upon a time" --steps 60 2>/dev/null; }
+if [ "$convert" != - ]; then
+  "$convert" "$work/q.safetensors" -o "$work/qs.safetensors" --layout striped -q || fail "sqllm-convert --layout striped"
+  grep -q '__padding__' "$work/qs.safetensors" || fail "the striped file has no padding tensors"
+  agree "3-bit reference vs striped layout (llama2.c names)" "$qref" "$(nll "$work/qs.safetensors")" 0
+  [ -n "$(gen "$work/q.safetensors")" ] && [ "$(gen "$work/q.safetensors")" = "$(gen "$work/qs.safetensors")" ] \
+    || fail "greedy generation differs between the reference and the striped layout"
+  # The two-shard HF model: each shard converted (each gets its own __padding__.0), the index renamed.
+  mkdir -p "$work/qhf2s"
+  for f in "$work/qhf2"/*; do
+    case "$f" in
+      *.safetensors) "$convert" "$f" -o "$work/qhf2s/$(basename "$f")" --layout striped -q \
+                       || fail "sqllm-convert --layout striped $(basename "$f")" ;;
+      *.index.json) sed 's/\.qweight"/.striped_codes"/' "$f" >"$work/qhf2s/$(basename "$f")" ;;
+      *) cp "$f" "$work/qhf2s/" ;;
+    esac
+  done
+  [ "$(grep -l '__padding__\.0' "$work/qhf2s"/model-*.safetensors | wc -l)" -eq 2 ] \
+    || fail "the striped shards do not both hold __padding__.0"
+  agree "3-bit HF shards: reference vs striped layout" "$(nll "$work/qhf2")" "$(nll "$work/qhf2s")" 0
+  [ "$(gen "$work/qhf2")" = "$(gen "$work/qhf2s")" ] || fail "greedy generation differs on the striped HF shards"
+else
+  echo "note: no sqllm-convert; the striped-layout checks are skipped"
+fi
 
 # Forward-only sensitivities from `llama2c calibrate` on the HF model come out under HF names.
 head -c 8000 "$data/calib.u16" >"$work/calib.u16"

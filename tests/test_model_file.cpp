@@ -117,6 +117,11 @@ TEST_CASE("model_file loads every layer of either layout, and multiplies exactly
             for (const layer_case& c : cases) {
                 REQUIRE(m.contains(c.name));
                 CHECK(m.is_zero_copy(c.name) == (layout == io::checkpoint_layout::striped));
+                if (!runtime_has_bits(c.bits)) {  // a build that leaves the width out says so
+                    CHECK_THROWS_AS(m.load(c.name, pool), error);
+                    layers.emplace_back();
+                    continue;
+                }
                 layers.push_back(m.load(c.name, pool));
                 if (layout == io::checkpoint_layout::reference)
                     CHECK_THROWS_AS(m.load(c.name, {}, load_options{sparse_kind::csr, true, true}), error);
@@ -129,6 +134,7 @@ TEST_CASE("model_file loads every layer of either layout, and multiplies exactly
         for (std::size_t i = 0; i < cases.size(); ++i) {
             const layer_case& c = cases[i];
             const linear& L = layers[i];
+            if (L.empty()) continue;
             INFO(c.name);
             CHECK(L.rows() == c.rows);
             CHECK(L.cols() == c.cols);

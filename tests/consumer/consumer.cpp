@@ -12,6 +12,9 @@
 #include <string>
 #include <unistd.h>
 #endif
+#ifdef CONSUMER_WITH_RUNTIME
+#include <sqllm/runtime/model_file.hpp>
+#endif
 
 int main() {
     const std::size_t rows = 19, cols = 45;
@@ -44,6 +47,20 @@ int main() {
         std::remove(path.c_str());
         if (sqllm::dequantize<float>(back.view()) != sqllm::dequantize<float>(q.view())) return 1;
         std::printf("sqllm::io round trip: ok\n");
+    }
+#endif
+#ifdef CONSUMER_WITH_RUNTIME
+    {  // sqllm::runtime: the layer from a striped-layout file, in place, multiplies as q does
+        const std::string path = "consumer_rt_" + std::to_string(::getpid()) + ".safetensors";
+        sqllm::io::safetensors_writer out(path);
+        sqllm::io::write_quantized(out, "layer", q.view(), sqllm::io::dtype::f32, sqllm::io::checkpoint_layout::striped);
+        out.finish();
+        const sqllm::linear layer = sqllm::model_file::open(path).load("layer");
+        std::remove(path.c_str());
+        std::vector<float> y2(rows);
+        layer.gemv(x, y2);
+        if (!layer.info().zero_copy || y2 != y) return 1;
+        std::printf("sqllm::runtime zero-copy layer: ok\n");
     }
 #endif
     std::printf("sqllm %s consumer: relative error %.4f at %.2f bits/weight\n", SQLLM_VERSION_STRING, rel,

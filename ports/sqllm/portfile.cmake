@@ -15,6 +15,7 @@ vcpkg_cmake_configure(
         -DSQLLM_BUILD_BENCH=OFF
         -DSQLLM_BUILD_EXAMPLES=OFF
         -DSQLLM_BUILD_TOOLS=OFF
+        -DSQLLM_RUNTIME=OFF  # header-only port; the compiled sqllm::runtime is not packaged yet
         -DSQLLM_IO=${SQLLM_IO}
         -DSQLLM_INSTALL=ON
 )

@@ -108,3 +108,41 @@ TEST_CASE("typed gemv and gemm check shapes and targets") {
     std::vector<half> none;
     gemm(q.view(), matrix_view<const half>(none.data(), 0, 40), matrix_view<half>(none.data(), 0, 4));  // no work
 }
+
+TEST_CASE("fp16 conversions with the CPU's instructions give half.hpp's bits: every fp16 value, a sweep of floats") {
+    std::vector<half> all(65536);
+    for (std::uint32_t b = 0; b < 65536; ++b) all[b] = half::from_bits(static_cast<std::uint16_t>(b));
+    // Floats: every 4099th bit pattern (all exponents, odd mantissas), plus the edges of fp16's range.
+    std::vector<float> floats;
+    for (std::uint64_t b = 0; b < (std::uint64_t{1} << 32); b += 4099) {
+        const std::uint32_t u = static_cast<std::uint32_t>(b);
+        float f;
+        std::memcpy(&f, &u, 4);
+        floats.push_back(f);
+    }
+    for (float f : {65504.0f, 65519.99f, 65520.0f, 6.1035156e-05f, 5.9604645e-08f, 2.9802322e-08f, 2.9802326e-08f,
+                    -0.0f, INFINITY, -INFINITY, NAN})
+        floats.push_back(f);
+    std::vector<float> want_f(all.size()), got_f(all.size());
+    convert_array(all.data(), want_f.data(), all.size());
+    std::vector<half> want_h(floats.size()), got_h(floats.size());
+    convert_array(floats.data(), want_h.data(), floats.size());
+    for (const target_id t : sqllm_test::runnable_targets()) {
+        INFO(to_string(t));
+        detail::convert_on(t, all.data(), got_f.data(), all.size());
+        std::size_t differ = 0;  // bits, except that a signalling NaN may come out quieted
+        for (std::size_t i = 0; i < all.size(); ++i)
+            differ += std::memcmp(&got_f[i], &want_f[i], 4) != 0 && !(std::isnan(got_f[i]) && std::isnan(want_f[i]));
+        CHECK(differ == 0);
+        detail::convert_on(t, floats.data(), got_h.data(), floats.size());
+        CHECK(std::memcmp(got_h.data(), want_h.data(), got_h.size() * 2) == 0);
+        std::size_t first_bad = floats.size();
+        for (std::size_t i = 0; i < floats.size() && first_bad == floats.size(); ++i)
+            if (std::memcmp(&got_h[i], &want_h[i], 2) != 0) first_bad = i;
+        if (first_bad < floats.size()) {
+            std::uint32_t u;
+            std::memcpy(&u, &floats[first_bad], 4);
+            FAIL_CHECK("first float that differs: bits 0x" << std::hex << u);
+        }
+    }
+}

@@ -57,7 +57,7 @@ void gemm_typed(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, mat
         X32 = X;
     } else {
         xf.resize(checked_mul(n, W.cols(), "activation batch size"));
-        for (std::size_t j = 0; j < n; ++j) convert_array(X.row(j), xf.data() + j * W.cols(), W.cols());
+        for (std::size_t j = 0; j < n; ++j) convert_on(Tag::id, X.row(j), xf.data() + j * W.cols(), W.cols());
         X32 = matrix_view<const float>(xf.data(), n, W.cols());
     }
     matrix_view<float> Y32;
@@ -75,6 +75,7 @@ void gemm_typed(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, mat
     finish.out_type = scalar_type_of<YT>::value;
     finish.vectors = n;
     finish.bias = bias;
+    finish.target = Tag::id;
     gemm_on(tag, W, X32, Y32, exec, &finish);
 }
 

@@ -85,7 +85,7 @@ void gemv_typed(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, con
         x32 = x;
     } else {
         xf.resize(W.cols());
-        convert_array(x, xf.data(), xf.size());
+        convert_on(Tag::id, x, xf.data(), xf.size());
         x32 = xf.data();
     }
     float* y32 = nullptr;
@@ -100,6 +100,7 @@ void gemv_typed(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, con
     finish.out = y;
     finish.out_type = scalar_type_of<YT>::value;
     finish.bias = bias;
+    finish.target = Tag::id;
     gemv_on(tag, W, x32, y32, exec, &finish);
 }
 

@@ -14,7 +14,9 @@
 
 #include "../config.hpp"
 #include "../core/span.hpp"
+#include "../target/target_id.hpp"
 #include "../types/scalar_type.hpp"
+#include "convert.hpp"
 
 SQLLM_NAMESPACE_BEGIN
 
@@ -37,6 +39,7 @@ struct output_pass {
     scalar_type out_type = scalar_type::f32;
     std::size_t vectors = 1;
     bias_ref bias{};
+    target_id target = target_id::scalar;  ///< whose conversion instructions to use (kernels/convert.hpp)
 
     /// Nothing to do: fp32 output written in place, no bias.
     bool trivial() const noexcept { return !bias && out_type == scalar_type::f32 && out == acc; }
@@ -52,7 +55,7 @@ struct output_pass {
             if (out_type == scalar_type::f32 && out == acc) continue;
             with_scalar_type(out_type, [&](auto t) {
                 using T = decltype(t);
-                convert_array(a + b, static_cast<T*>(out) + j * out_stride + b, e - b);
+                convert_on(target, a + b, static_cast<T*>(out) + j * out_stride + b, e - b);
             });
         }
     }

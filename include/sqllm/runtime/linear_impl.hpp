@@ -63,7 +63,7 @@ struct typed_batch {
     matrix_view<float> Y32;
     output_pass finish;
 
-    typed_batch(const activation_ref& X, const output_ref& Y, bias_ref bias) {
+    typed_batch(target_id t, const activation_ref& X, const output_ref& Y, bias_ref bias) {
         const std::size_t n = X.rows, cols = X.cols, rows = Y.cols;
         if (X.type == scalar_type::f32) {
             X32 = matrix_view<const float>(static_cast<const float*>(X.data), n, cols, X.stride);
@@ -72,7 +72,7 @@ struct typed_batch {
             with_scalar_type(X.type, [&](auto t) {
                 using T = decltype(t);
                 for (std::size_t j = 0; j < n; ++j)
-                    convert_array(static_cast<const T*>(X.data) + j * X.stride, xf.data() + j * cols, cols);
+                    convert_on(t, static_cast<const T*>(X.data) + j * X.stride, xf.data() + j * cols, cols);
             });
             X32 = matrix_view<const float>(xf.data(), n, cols);
         }
@@ -89,6 +89,7 @@ struct typed_batch {
         finish.out_type = Y.type;
         finish.vectors = n;
         finish.bias = bias;
+        finish.target = t;
     }
 };
 
@@ -120,7 +121,7 @@ public:
     void multiply(target_id t, const activation_ref& X, const output_ref& Y, executor_ref exec) const override {
         // The types are dealt with around the kernels, in code shared by every model:
         // each model compiles one fp32 multiply per target.
-        typed_batch b(X, Y, bias_);
+        typed_batch b(t, X, Y, bias_);
         with_target(t, [&](auto tag) { gemm_on(tag, W_, b.X32, b.Y32, exec, &b.finish); });
     }
 

@@ -49,3 +49,4 @@
 #include "kernels/gemm.hpp"
 #include "kernels/gemv.hpp"
 #include "kernels/reference.hpp"
+#include "runtime/linear.hpp"

@@ -69,8 +69,8 @@ struct typed_batch {
             X32 = matrix_view<const float>(static_cast<const float*>(X.data), n, cols, X.stride);
         } else {
             xf.resize(checked_mul(n, cols, "activation batch size"));
-            with_scalar_type(X.type, [&](auto t) {
-                using T = decltype(t);
+            with_scalar_type(X.type, [&](auto value) {
+                using T = decltype(value);
                 for (std::size_t j = 0; j < n; ++j)
                     convert_on(t, static_cast<const T*>(X.data) + j * X.stride, xf.data() + j * cols, cols);
             });

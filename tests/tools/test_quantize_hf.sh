@@ -3,12 +3,16 @@
 # Llama (bf16, 2 shards, index, config and tokenizer files) in, a model
 # directory out; --dry-run, --tensor-bits, --part/--merge (byte for byte
 # against a single run), and the inputs and options that must be refused.
+# With SQLLM_CONVERT (absent or "-" when sqllm-convert is not built): a
+# quantized model rewritten in the striped layout (padding tensors in both
+# shards) is requantized with --allow-requantize, whole and in parts.
 #
-#   test_quantize_hf.sh SQLLM_QUANTIZE MAKE_SAFETENSORS CHECK_QUANTIZED_MODEL
+#   test_quantize_hf.sh SQLLM_QUANTIZE MAKE_SAFETENSORS CHECK_QUANTIZED_MODEL [SQLLM_CONVERT|-]
 set -uo pipefail
 quantize=$1
 make=$2
 check=$3
+convert=${4:--}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
@@ -165,6 +169,43 @@ expect_error "NaN weight" "NaN" "$work/nan.safetensors" -o "$work/newdir"
 "$quantize" "$hf" -o "$work/all" -q --quantize-embeddings --quantize-output || fail "--quantize-embeddings/--quantize-output"
 "$check" "$hf" "$work/all" 0.3 >"$work/check" || fail "all quantized: $(grep FAIL "$work/check")"
 grep -q "16 layers quantized" "$work/check" || fail "embeddings and head not quantized: $(tail -1 "$work/check")"
+
+# --- a striped-layout input: its padding tensors ("__padding__.<n>", one set per shard) are
+# skipped, its quantized layers copied through, the output stays striped, parts merge alike.
+if [ "$convert" != - ]; then
+  # The sparse o_proj arrays (97 row pointers: 388 bytes) make both shards need padding.
+  "$quantize" "$hf" -o "$work/sp" --tensor-sparsity 'o_proj=outliers=1%' -q || fail "quantize for the striped input"
+  mkdir "$work/st"
+  for f in "$work/sp"/* ; do
+    case "$f" in
+      *.safetensors) "$convert" "$f" -o "$work/st/$(basename "$f")" --layout striped -q || fail "sqllm-convert $(basename "$f")" ;;
+      *.index.json) sed 's/\.qweight"/.striped_codes"/' "$f" >"$work/st/$(basename "$f")" ;;
+      *) cp "$f" "$work/st/" ;;
+    esac
+  done
+  for f in "$s1" "$s2"; do
+    grep -q '"__padding__\.0"' "$work/st/$f" || fail "striped $f has no padding tensor"
+  done
+  expect_error "requantize a striped model" "already quantized" "$work/st" -o "$work/x"
+  "$quantize" "$work/st" --allow-requantize --quantize-output -o "$work/x" --dry-run >"$work/plan" 2>&1 \
+    || fail "--dry-run on the striped model: $(cat "$work/plan")"
+  grep -q "lm_head.weight .*-> lm_head.striped_codes" "$work/plan" || fail "--dry-run: lm_head not planned striped"
+  ! grep -q "__padding__" "$work/plan" || fail "--dry-run lists padding tensors"
+  "$quantize" "$work/st" -o "$work/stq" --allow-requantize --quantize-output -q 2>"$work/stderr" \
+    || fail "--allow-requantize on the striped model: $(cat "$work/stderr")"
+  "$check" "$work/st" "$work/stq" 0.3 >"$work/check" || fail "striped requantized: $(grep FAIL "$work/check")"
+  grep -q "15 layers quantized" "$work/check" || fail "striped requantized: $(tail -1 "$work/check")"
+  grep -q '"lm_head.striped_codes"' "$work/stq/$s2" || fail "lm_head not written in the striped layout"
+  ! grep -q '__padding__' "$work/stq/model.safetensors.index.json" || fail "the index maps padding tensors"
+  "$quantize" "$work/st" -o "$work/stp" --allow-requantize --quantize-output --part 2/2 -q || fail "striped --part 2/2"
+  "$quantize" "$work/st" -o "$work/stp" --allow-requantize --quantize-output --part 1/2 -q || fail "striped --part 1/2"
+  "$quantize" --merge "$work/stp" -q || fail "striped --merge"
+  for f in "$s1" "$s2" model.safetensors.index.json quant_config.json; do
+    cmp -s "$work/stq/$f" "$work/stp/$f" || fail "striped part runs + merge: $f differs from the single run's"
+  done
+else
+  echo "note: no sqllm-convert; the striped-input checks are skipped"
+fi
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"

@@ -9,6 +9,13 @@
 // Memory: one tensor at a time (its float copy, its sensitivity, the
 // quantizer's scratch); the output is spooled to disk.
 //
+// Layouts: layers are written in the reference layout (<name>.qweight), except
+// into the output of an input file in the striped layout (sqllm-convert
+// --layout striped; quantized with --allow-requantize): that output keeps the
+// striped layout, its layers copied through and the new ones written striped,
+// every tensor 64-byte aligned. Input padding tensors ("__padding__.<n>") are
+// skipped; the writer adds its own where the output needs them.
+//
 // Files (docs/CLI.md): the model and the --report are written to temporaries
 // beside them (`<out>.sqllm-tmp.<pid>.<random>`, created O_EXCL, never
 // following a link) and renamed into place only when both are complete, the
@@ -109,31 +116,43 @@ using sparse_type = sqllm::csr<float, std::int32_t>;  // the reference's CSR: in
 template <int Bits, class Lut>
 void quantize_layer(sqllm::matrix_view<const float> W, sqllm::matrix_view<const float> S,
                     const sqllm::quantize_options& opt, const sqllm::thread_executor& exec, sio::safetensors_writer& out,
-                    sio::dtype lut_dtype, layer_stats& st) {
+                    sio::dtype lut_dtype, sio::checkpoint_layout layout, layer_stats& st) {
     sqllm::quantize_report rep;
     const auto t0 = progress::clock::now();
     const auto q = sqllm::quantize<Bits, Lut, sparse_type, sqllm::reference_layout<Bits>>(W, S, opt, exec, &rep);
     st.quantize_seconds = progress::seconds_since(t0);
     const std::size_t before = out.data_bytes();
-    sio::write_quantized(out, st.out_name, q.view(), lut_dtype);
+    sio::write_quantized(out, st.out_name, q.view(), lut_dtype, layout);
     st.bytes = out.data_bytes() - before;
     st.nnz = q.view().nonzeros();
+    if (layout == sio::checkpoint_layout::striped) {  // the layer's arrays, not the padding between them
+        sio::quantized_layer_info L;
+        L.name = st.out_name;
+        L.rows = st.rows;
+        L.cols = st.cols;
+        L.bits = Bits;
+        L.lut_type = lut_dtype;
+        L.nnz = st.nnz;
+        L.has_sparse = out.contains(st.out_name + ".rows");
+        L.layout = layout;
+        st.bytes = L.stored_bytes();
+    }
     st.weighted_error = rep.weighted_error;
 }
 
 template <class Lut>
 void dispatch_bits(int bits, sqllm::matrix_view<const float> W, sqllm::matrix_view<const float> S,
                    const sqllm::quantize_options& opt, const sqllm::thread_executor& exec, sio::safetensors_writer& out,
-                   sio::dtype lut_dtype, layer_stats& st) {
+                   sio::dtype lut_dtype, sio::checkpoint_layout layout, layer_stats& st) {
     switch (bits) {
-        case 1: return quantize_layer<1, Lut>(W, S, opt, exec, out, lut_dtype, st);
-        case 2: return quantize_layer<2, Lut>(W, S, opt, exec, out, lut_dtype, st);
-        case 3: return quantize_layer<3, Lut>(W, S, opt, exec, out, lut_dtype, st);
-        case 4: return quantize_layer<4, Lut>(W, S, opt, exec, out, lut_dtype, st);
-        case 5: return quantize_layer<5, Lut>(W, S, opt, exec, out, lut_dtype, st);
-        case 6: return quantize_layer<6, Lut>(W, S, opt, exec, out, lut_dtype, st);
-        case 7: return quantize_layer<7, Lut>(W, S, opt, exec, out, lut_dtype, st);
-        case 8: return quantize_layer<8, Lut>(W, S, opt, exec, out, lut_dtype, st);
+        case 1: return quantize_layer<1, Lut>(W, S, opt, exec, out, lut_dtype, layout, st);
+        case 2: return quantize_layer<2, Lut>(W, S, opt, exec, out, lut_dtype, layout, st);
+        case 3: return quantize_layer<3, Lut>(W, S, opt, exec, out, lut_dtype, layout, st);
+        case 4: return quantize_layer<4, Lut>(W, S, opt, exec, out, lut_dtype, layout, st);
+        case 5: return quantize_layer<5, Lut>(W, S, opt, exec, out, lut_dtype, layout, st);
+        case 6: return quantize_layer<6, Lut>(W, S, opt, exec, out, lut_dtype, layout, st);
+        case 7: return quantize_layer<7, Lut>(W, S, opt, exec, out, lut_dtype, layout, st);
+        case 8: return quantize_layer<8, Lut>(W, S, opt, exec, out, lut_dtype, layout, st);
         default: throw sqllm::error(sqllm::errc::invalid_argument, "--bits must be 1..8");
     }
 }
@@ -645,6 +664,10 @@ int run(const settings& s) {
             cleanup.add(pending.shards.back()->output_file());
         }
         sio::safetensors_writer& out = *pending.shards.back();
+        // A striped input file stays striped: its layers are copied as they are, so every tensor is
+        // 64-byte aligned (the copied arrays included), and new layers are written striped too.
+        const sio::checkpoint_layout layout = model->layout(sh);
+        if (layout == sio::checkpoint_layout::striped) out.set_alignment(sio::checkpoint_alignment);
         for (const auto& kv : model->metadata(sh))
             out.set_metadata(kv.first, kv.second);
         out.set_metadata(keys::format, "squeezellm");
@@ -692,8 +715,9 @@ int run(const settings& s) {
             topt.sparse = p.sparse;
             topt.progress = [&bar](std::size_t done, std::size_t) { bar.update(done); };
             try {
-                if (lut_dtype == sio::dtype::f16) dispatch_bits<sqllm::half>(p.bits, W, S, topt, exec, out, lut_dtype, st);
-                else dispatch_bits<float>(p.bits, W, S, topt, exec, out, lut_dtype, st);
+                if (lut_dtype == sio::dtype::f16)
+                    dispatch_bits<sqllm::half>(p.bits, W, S, topt, exec, out, lut_dtype, layout, st);
+                else dispatch_bits<float>(p.bits, W, S, topt, exec, out, lut_dtype, layout, st);
             } catch (const sqllm::error& e) {
                 bar.clear_line();
                 // Name the file the bad value came from: the sensitivities' or the model's.
@@ -798,7 +822,7 @@ int main(int argc, char** argv) {
     app.add_flag("-q,--quiet", s.quiet, "no progress and no summary table");
     app.add_flag("--allow-requantize", s.allow_requantize,
                  "accept an input that already holds quantized layers: they are copied through, its other "
-                 "floating-point tensors quantized");
+                 "floating-point tensors quantized (a striped-layout file's output stays striped)");
     app.set_version_flag("--version", std::string("sqllm-quantize ") + SQLLM_VERSION_STRING);
     try {
         app.parse(argc, argv);

@@ -1,6 +1,9 @@
 // The tensors of an input model, whatever the file format: safetensors (one
 // file or a sharded Hugging Face directory, memory-mapped, walked tensor by
-// tensor) or a llama2.c .bin.
+// tensor) or a llama2.c .bin. Padding tensors ("__padding__.<n>", the U8
+// gaps that align a striped-layout file: io::is_padding_tensor) are not the
+// model's: they are never listed, copied or quantized (an output file gets
+// its own, where its layout needs them).
 #pragma once
 
 #include <cstddef>
@@ -31,6 +34,7 @@ struct source_tensor {
     sio::dtype type = sio::dtype::f32;
     std::vector<std::size_t> shape;
     std::size_t shard = 0;  ///< which of the model's files holds it
+    std::size_t entry = 0;  ///< the source's own index of it (safetensors: in safetensors_model::tensors())
     bool is_float() const { return type == sio::dtype::f32 || type == sio::dtype::f16 || type == sio::dtype::bf16; }
     std::string describe() const {
         sio::tensor_info t;
@@ -68,6 +72,9 @@ public:
     /// Which tensors are arrays of an already-quantized layer
     /// (io::find_quantized_layers); none for formats that cannot hold one.
     virtual std::vector<bool> quantized_arrays() const { return std::vector<bool>(tensors().size(), false); }
+    /// The code layout of file `shard`'s quantized layers ("sqllm.layout"
+    /// metadata; reference when absent): its output file keeps it.
+    virtual sio::checkpoint_layout layout(std::size_t) const { return sio::checkpoint_layout::reference; }
 };
 
 /// A safetensors model: one file, or a sharded Hugging Face directory
@@ -75,10 +82,18 @@ public:
 class safetensors_source final : public model_source {
 public:
     explicit safetensors_source(const std::string& path) : model_(path) {
-        for (const auto& r : model_.tensors())
-            tensors_.push_back({r.info->name, r.info->type, r.info->shape, r.shard});
+        const auto& all = model_.tensors();  // without padding tensors (safetensors_model skips them)
+        for (std::size_t e = 0; e < all.size(); ++e)
+            if (!sio::is_padding_tensor(all[e].info->name))
+                tensors_.push_back({all[e].info->name, all[e].info->type, all[e].info->shape, all[e].shard, e});
     }
     const std::vector<source_tensor>& tensors() const override { return tensors_; }
+    sio::checkpoint_layout layout(std::size_t shard) const override {
+        const auto& md = model_.shard(shard).metadata();
+        const auto it = md.find(sio::checkpoint_keys::layout);
+        return it != md.end() && it->second == "striped" ? sio::checkpoint_layout::striped
+                                                         : sio::checkpoint_layout::reference;
+    }
     void to_float(std::size_t i, std::vector<float>& out, const sqllm::thread_executor& exec) const override {
         out.resize(info(i).numel());
         file(i).to_float(info(i), sqllm::span<float>(out.data(), out.size()), exec);
@@ -111,7 +126,7 @@ public:
 
 private:
     const sio::safetensors_file& file(std::size_t i) const { return model_.shard(tensors_[i].shard); }
-    const sio::tensor_info& info(std::size_t i) const { return *model_.tensors()[i].info; }
+    const sio::tensor_info& info(std::size_t i) const { return *model_.tensors()[tensors_[i].entry].info; }
 
     sio::safetensors_model model_;
     std::vector<source_tensor> tensors_;

@@ -119,9 +119,10 @@ inline void print_plan(const model_source& model, const std::vector<tensor_plan>
             out_bytes += est;
             weights += numel;
             ++quantized;
-            std::printf("%-*s %-18s %-6s  quantize %d-bit, sparsity %s -> %s.qweight (~%zu bytes)\n", w,
+            const char* codes = model.layout(t.shard) == sqllm::io::checkpoint_layout::striped ? "striped_codes" : "qweight";
+            std::printf("%-*s %-18s %-6s  quantize %d-bit, sparsity %s -> %s.%s (~%zu bytes)\n", w,
                         sqllm::io::printable(t.name).c_str(), shape.c_str(), sqllm::io::to_string(t.type), p.bits,
-                        p.sparsity.c_str(), sqllm::io::printable(p.out_name).c_str(), est);
+                        p.sparsity.c_str(), sqllm::io::printable(p.out_name).c_str(), codes, est);
         } else {
             out_bytes += bytes;
             ++copied;

@@ -73,7 +73,7 @@ public:
         for (const auto& w : selected)
             wanted.insert(w.first);
         for (const auto& t : file_.tensors())
-            if (!wanted.count(t.name))
+            if (!sqllm::io::is_padding_tensor(t.name) && !wanted.count(t.name))  // padding only aligns
                 throw sqllm::error(sqllm::errc::invalid_argument, path() + ": tensor \"" + sqllm::io::printable(t.name) +
                                                                       "\" is not a quantized tensor of " + model);
         for (const auto& w : selected)

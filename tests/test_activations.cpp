@@ -16,20 +16,10 @@
 
 using namespace sqllm;
 using sqllm_test::rng_t;
+using sqllm_test::rounded;
+using sqllm_test::same_bits;
 
 namespace {
-
-template <class T>
-std::vector<T> rounded(const std::vector<float>& v) {
-    std::vector<T> out(v.size());
-    convert_array(v.data(), out.data(), v.size());
-    return out;
-}
-
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
 
 template <class XT, class YT, class View, class Executor>
 void check_types(rng_t& rng, target_id t, const View& W, const Executor& exec, const std::string& what) {

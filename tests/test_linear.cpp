@@ -18,20 +18,10 @@
 
 using namespace sqllm;
 using sqllm_test::rng_t;
+using sqllm_test::rounded;
+using sqllm_test::same_bits;
 
 namespace {
-
-template <class T>
-std::vector<T> rounded(const std::vector<float>& v) {
-    std::vector<T> out(v.size());
-    convert_array(v.data(), out.data(), v.size());
-    return out;
-}
-
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
 
 /// Y (n × rows) of the template API on target t, plus the bias, in fp32.
 template <class View>

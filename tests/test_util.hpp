@@ -7,10 +7,25 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
 namespace sqllm_test {
+
+/// v rounded to T (float, half or bfloat16) as a multiply's output would be.
+template <class T>
+std::vector<T> rounded(const std::vector<float>& v) {
+    std::vector<T> out(v.size());
+    sqllm::convert_array(v.data(), out.data(), v.size());
+    return out;
+}
+
+/// True if a and b hold the same bytes (NaN payloads, signed zeros and all).
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
 
 using rng_t = std::mt19937_64;
 

@@ -137,3 +137,46 @@ TEST_CASE("bad input to packing", "[pack][errors]") {
     REQUIRE(sqllm_test::throws_code([&] { repack<striped_layout<3>, reference_layout<3>>(words, 1, 40); },
                                     errc::shape_mismatch));
 }
+
+TEMPLATE_TEST_CASE_SIG("repack reference <-> striped: odd shapes, padding codes, executors", "[pack]", ((int Bits), Bits),
+                       1, 2, 3, 4, 5, 6, 7, 8) {
+    using R = reference_layout<Bits>;
+    using S = striped_layout<Bits>;
+    rng_t rng(300 + Bits);
+    std::uniform_int_distribution<std::uint32_t> word;
+    const thread_executor threads(3);
+    // Rows around the 16-row tiles of the fast path; columns with a partial
+    // last group, partial 16-lane blocks and an 8-lane block.
+    for (std::size_t rows : {1u, 15u, 16u, 17u, 33u, 50u}) {
+        for (std::size_t cols : {1u, 31u, 33u, 257u, 600u, 4099u}) {
+            CAPTURE(rows, cols);
+            const std::size_t gcols = group_count(cols) * 32, pcols = striped_geometry::padded_cols(cols);
+            // Reference words at random: the padding codes of the last group
+            // are not zero, and are carried into the striped words.
+            std::vector<std::uint32_t> ref(R::word_count(rows, cols));
+            for (auto& w : ref) w = word(rng);
+            const auto ref_codes = unpack_codes<R>(ref, rows, gcols);
+            const auto st_expected = pack_codes<S>(matrix_view<const code_t>(ref_codes.data(), rows, gcols));
+            REQUIRE(st_expected.size() == S::word_count(rows, cols));
+            const auto st = repack<S, R>(ref, rows, cols);
+            REQUIRE(st == st_expected);
+            REQUIRE(repack<S, R>(ref, rows, cols, threads) == st);
+            REQUIRE(repack<R, S>(st, rows, cols) == ref);
+            REQUIRE(repack<R, S>(st, rows, cols, threads) == ref);
+            // Striped words at random: the reference keeps the padding codes
+            // of its last group, and drops those past it.
+            std::vector<std::uint32_t> st2(S::word_count(rows, cols));
+            for (auto& w : st2) w = word(rng);
+            const auto st_codes = unpack_codes<S>(st2, rows, pcols);
+            std::vector<code_t> kept(rows * gcols);
+            for (std::size_t r = 0; r < rows; ++r)
+                std::copy_n(st_codes.begin() + static_cast<std::ptrdiff_t>(r * pcols), gcols,
+                            kept.begin() + static_cast<std::ptrdiff_t>(r * gcols));
+            const auto ref_expected = pack_codes<R>(matrix_view<const code_t>(kept.data(), rows, gcols));
+            REQUIRE(ref_expected.size() == R::word_count(rows, cols));
+            const auto ref2 = repack<R, S>(st2, rows, cols);
+            REQUIRE(ref2 == ref_expected);
+            REQUIRE(repack<R, S>(st2, rows, cols, threads) == ref2);
+        }
+    }
+}

@@ -115,7 +115,7 @@ using sparse_type = sqllm::csr<float, std::int32_t>;  // the reference's CSR: in
 
 template <int Bits, class Lut>
 void quantize_layer(sqllm::matrix_view<const float> W, sqllm::matrix_view<const float> S,
-                    const sqllm::quantize_options& opt, const sqllm::thread_executor& exec, sio::safetensors_writer& out,
+                    const sqllm::quantize_options& opt, const sqllm::thread_pool& exec, sio::safetensors_writer& out,
                     sio::dtype lut_dtype, sio::checkpoint_layout layout, layer_stats& st) {
     sqllm::quantize_report rep;
     const auto t0 = progress::clock::now();
@@ -142,7 +142,7 @@ void quantize_layer(sqllm::matrix_view<const float> W, sqllm::matrix_view<const 
 
 template <class Lut>
 void dispatch_bits(int bits, sqllm::matrix_view<const float> W, sqllm::matrix_view<const float> S,
-                   const sqllm::quantize_options& opt, const sqllm::thread_executor& exec, sio::safetensors_writer& out,
+                   const sqllm::quantize_options& opt, const sqllm::thread_pool& exec, sio::safetensors_writer& out,
                    sio::dtype lut_dtype, sio::checkpoint_layout layout, layer_stats& st) {
     switch (bits) {
         case 1: return quantize_layer<1, Lut>(W, S, opt, exec, out, lut_dtype, layout, st);
@@ -160,7 +160,7 @@ void dispatch_bits(int bits, sqllm::matrix_view<const float> W, sqllm::matrix_vi
 /// Σ s·w² (the relative error's denominator), over the executor: 64 row
 /// blocks summed in order, so the value does not depend on the thread count.
 double weighted_norm(sqllm::matrix_view<const float> W, sqllm::matrix_view<const float> S,
-                     const sqllm::thread_executor& exec) {
+                     const sqllm::thread_pool& exec) {
     constexpr std::size_t blocks = 64;
     std::vector<double> part(blocks, 0.0);
     exec.bulk(blocks, [&](std::size_t b) {
@@ -649,7 +649,7 @@ int run(const settings& s) {
             total_rows += tensors[i].shape[0];
             ++part_count;
         }
-    const sqllm::thread_executor exec(s.threads);
+    const sqllm::thread_pool exec(s.threads);  // workers kept alive across the many calls of a run
     progress bar(total_rows, part_count, s.quiet);
     std::vector<layer_stats> stats;
     std::size_t other_bytes = 0, index = 0;
@@ -713,13 +713,20 @@ int run(const settings& s) {
             st.weighted_norm = weighted_norm(W, S, exec);
             sqllm::quantize_options topt = opt;
             topt.sparse = p.sparse;
-            topt.progress = [&bar](std::size_t done, std::size_t) { bar.update(done); };
+            // A first SIGINT stops the tensor being quantized at its next block of rows.
+            const sqllm::stop_source stop;
+            topt.stop = stop.get_token();
+            topt.progress = [&bar, &stop](std::size_t done, std::size_t) {
+                if (interrupted) stop.request_stop();
+                bar.update(done);
+            };
             try {
                 if (lut_dtype == sio::dtype::f16)
                     dispatch_bits<sqllm::half>(p.bits, W, S, topt, exec, out, lut_dtype, layout, st);
                 else dispatch_bits<float>(p.bits, W, S, topt, exec, out, lut_dtype, layout, st);
             } catch (const sqllm::error& e) {
                 bar.clear_line();
+                if (e.code() == sqllm::errc::cancelled && interrupted) throw interrupted_run{};
                 // Name the file the bad value came from: the sensitivities' or the model's.
                 const bool from_sens = sens && std::strncmp(e.message(), "sensitivity", 11) == 0;
                 throw sqllm::error(e.code(), (from_sens ? s.sensitivity : s.input) + ": tensor \"" +

@@ -63,9 +63,7 @@ inline bias_ref model_bias(const io::safetensors_file& f, const io::quantized_la
 template <int Bits, class Lut, class Sparse>
 linear load_model(const std::shared_ptr<const io::safetensors_model>& model, const io::quantized_layer_info& L,
                   executor_ref exec, const load_options& opt) {
-    const io::safetensors_file& f = model->file_of(L.name + (L.layout == io::checkpoint_layout::striped
-                                                                 ? ".striped_codes"
-                                                                 : ".qweight"));
+    const io::safetensors_file& f = model->file_of(L.codes_tensor());
     std::shared_ptr<const void> bias_copy;
     const bias_ref bias = opt.bias ? model_bias(f, L, bias_copy) : bias_ref{};
     if (L.layout == io::checkpoint_layout::striped) {

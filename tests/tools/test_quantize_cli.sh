@@ -210,8 +210,8 @@ rm -f "$la/o.safetensors" "$la/r.json"
 
 # --- signals: SIGTERM, SIGHUP and a second SIGINT leave no temporary ------------
 # Two 2048x2048 tensors, lloyd, one thread: seconds a tensor, so the run is
-# still in its first tensor when the signal comes (a first SIGINT waits for
-# the tensor's end; the second must not).
+# still in its first tensor when the signal comes (a first SIGINT stops the
+# run at the tensor's next block of rows; a second kills it at once).
 "$make" "$work/sig.safetensors" l0.weight:F16:2048x2048 l1.weight:F16:2048x2048
 wait_for_temporaries() {
   for _ in $(seq 200); do

@@ -16,29 +16,13 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "executor_check.hpp"
 #include "test_util.hpp"
 
 using namespace sqllm;
 using sqllm_test::rng_t;
 
-namespace {
-
-std::vector<int> run_counts(const openmp_executor& exec, std::size_t n) {
-    std::vector<std::atomic<int>> hits(n);
-    for (auto& h : hits)
-        h.store(0);
-    exec.bulk(n, [&](std::size_t i) { ++hits[i]; });
-    std::vector<int> out(n);
-    for (std::size_t i = 0; i < n; ++i)
-        out[i] = hits[i].load();
-    return out;
-}
-
-struct task_error {
-    std::size_t index;
-};
-
-}  // namespace
+using namespace sqllm_test;  // run_counts, task_error, check_exception_contract (executor_check.hpp)
 
 TEST_CASE("openmp_executor runs every task once", "[openmp]") {
     omp_set_num_threads(3);
@@ -52,34 +36,8 @@ TEST_CASE("openmp_executor runs every task once", "[openmp]") {
 TEST_CASE("openmp_executor: a throwing task's exception comes out of bulk", "[openmp]") {
     omp_set_num_threads(3);
     const openmp_executor omp;
-    for (const executor_ref exec : {executor_ref(omp), executor_ref()}) {
-        std::atomic<int> running{0};
-        int running_at_return = -1;
-        try {
-            exec.bulk(50, [&](std::size_t i) {
-                ++running;
-                if (i == 5 || i == 6) {
-                    --running;
-                    throw task_error{i};
-                }
-                --running;
-            });
-            FAIL("no exception");
-        } catch (const task_error& e) {
-            running_at_return = running.load();
-            REQUIRE((e.index == 5 || e.index == 6));
-        }
-        REQUIRE(running_at_return == 0);
-        try {
-            exec.bulk(9, [](std::size_t i) {
-                if (i == 3) throw std::out_of_range("task 3");
-            });
-            FAIL("no exception");
-        } catch (const std::out_of_range& e) {
-            REQUIRE(std::string(e.what()) == "task 3");
-        }
-    }
-    REQUIRE(run_counts(omp, 100) == std::vector<int>(100, 1));  // still usable
+    check_exception_contract(omp);
+    check_exception_contract(executor_ref(omp));
 }
 
 TEST_CASE("openmp_executor: quantize equals sequential; cancellation and a throwing progress", "[openmp]") {

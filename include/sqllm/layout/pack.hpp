@@ -244,15 +244,22 @@ struct reference_striped {
     using G = striped_geometry;
     static constexpr unsigned b = static_cast<unsigned>(Bits);
 
+    /// Prefetches the qweight words of groups [g0, g1) for rows [r0, r1): their
+    /// first and last lines (a tile's 16 rows span at most two).
+    static void prefetch_groups(const std::uint32_t* qweight, std::size_t rows, std::size_t groups, std::size_t r0,
+                                std::size_t r1, std::size_t g0, std::size_t g1, bool write) {
+        for (std::size_t w = g0 * b; w < std::min(g1, groups) * b; ++w) {
+            prefetch_line(qweight + w * rows + r0, write);
+            prefetch_line(qweight + w * rows + r1 - 1, write);
+        }
+    }
+
     /// Reference rows [first, last) of `ref` into `out` (striped).
     static void to_striped(const std::uint32_t* ref, std::uint32_t* out, std::size_t rows, std::size_t cols,
                            std::size_t first, std::size_t last) {
         const std::size_t groups = group_count(cols), wpr = S::words_per_row(cols);
         const auto prefetch = [&](std::size_t r0, std::size_t r1, std::size_t g0, std::size_t g1) {
-            for (std::size_t w = g0 * b; w < std::min(g1, groups) * b; ++w) {
-                prefetch_line(ref + w * rows + r0, false);
-                prefetch_line(ref + w * rows + r1 - 1, false);
-            }
+            prefetch_groups(ref, rows, groups, r0, r1, g0, g1, false);
         };
         for_tiles(cols, first, last, prefetch, [&](std::size_t r0, std::size_t r1, std::size_t c0, std::size_t w0,
                                                    auto lanes) {
@@ -290,10 +297,7 @@ struct reference_striped {
                              std::size_t first, std::size_t last) {
         const std::size_t groups = group_count(cols), wpr = S::words_per_row(cols);
         const auto prefetch = [&](std::size_t r0, std::size_t r1, std::size_t g0, std::size_t g1) {
-            for (std::size_t w = g0 * b; w < std::min(g1, groups) * b; ++w) {
-                prefetch_line(out + w * rows + r0, true);
-                prefetch_line(out + w * rows + r1 - 1, true);
-            }
+            prefetch_groups(out, rows, groups, r0, r1, g0, g1, true);
         };
         for_tiles(cols, first, last, prefetch, [&](std::size_t r0, std::size_t r1, std::size_t c0, std::size_t w0,
                                                    auto lanes) {

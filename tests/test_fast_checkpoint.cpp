@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "error_check.hpp"
 #include "test_util.hpp"
 
 using namespace sqllm;
@@ -36,19 +37,7 @@ struct temp_path {
     ~temp_path() { std::remove(path.c_str()); }
 };
 
-/// The error's code and message of running fn, or FAIL.
-template <class F>
-void expect_error(F&& fn, errc code, const std::string& text) {
-    try {
-        fn();
-    } catch (const error& e) {
-        CAPTURE(e.what());
-        CHECK(e.code() == code);
-        CHECK(std::string(e.what()).find(text) != std::string::npos);
-        return;
-    }
-    FAIL("no error for: " << text);
-}
+using sqllm_test::expect_error;
 
 template <class Lut>
 dtype lut_dtype() {

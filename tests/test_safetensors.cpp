@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "catch.hpp"
+#include "error_check.hpp"
 #include "test_util.hpp"
 
 using namespace sqllm;
@@ -540,17 +541,7 @@ TEST_CASE("inconsistent quantized checkpoints give a clear error", "[safetensors
         const auto layers = find_quantized_layers(f);
         return load_quantized<3, float>(f, layers.at(0));
     };
-    auto expect = [&](auto&& fn, errc code, const char* text) {
-        try {
-            fn();
-        } catch (const error& e) {
-            CAPTURE(e.what());
-            REQUIRE(e.code() == code);
-            REQUIRE(std::string(e.what()).find(text) != std::string::npos);
-            return;
-        }
-        FAIL("no error for: " << text);
-    };
+    auto expect = [&](auto&& fn, errc code, const char* text) { sqllm_test::expect_error(fn, code, text); };
     auto edit = [&](auto&& fn) { rewrite(good.path, bad.path, fn); };
     auto drop = [&](const std::string& name) {
         edit([&](tensor_info& t, std::vector<unsigned char>&) { return t.name != name; });

@@ -28,6 +28,8 @@
 // temporaries, which the next run for the same output removes.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <sqllm/core/thread_pool.hpp>
+#include <sqllm/core/stop_token.hpp>
 #include <sqllm/io/quantized_checkpoint.hpp>
 #include <sqllm/quantize/quantize.hpp>
 #include <sqllm/quantize/sensitivity.hpp>
@@ -714,7 +716,7 @@ int run(const settings& s) {
             sqllm::quantize_options topt = opt;
             topt.sparse = p.sparse;
             // A first SIGINT stops the tensor being quantized at its next block of rows.
-            const sqllm::stop_source stop;
+            sqllm::stop_source stop;
             topt.stop = stop.get_token();
             topt.progress = [&bar, &stop](std::size_t done, std::size_t) {
                 if (interrupted) stop.request_stop();

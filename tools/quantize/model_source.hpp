@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <sqllm/core/executor.hpp>
+#include <sqllm/core/executor_ref.hpp>
 #include <sqllm/error.hpp>
 #include <sqllm/io/quantized_checkpoint.hpp>
 #include <sqllm/io/safetensors.hpp>
@@ -52,7 +53,7 @@ public:
     /// The tensor as float (float dtypes only).
     /// Converts on `exec` into `out`, resized to fit: a buffer reused from
     /// tensor to tensor is not page-faulted and zeroed afresh each time.
-    virtual void to_float(std::size_t index, std::vector<float>& out, const sqllm::thread_executor& exec) const = 0;
+    virtual void to_float(std::size_t index, std::vector<float>& out, sqllm::executor_ref exec) const = 0;
     /// The tensor's raw little-endian bytes, as stored.
     virtual std::vector<unsigned char> raw(std::size_t index) const = 0;
     /// The tensor will not be needed again: drop what holds it in memory.
@@ -94,7 +95,7 @@ public:
         return it != md.end() && it->second == "striped" ? sio::checkpoint_layout::striped
                                                          : sio::checkpoint_layout::reference;
     }
-    void to_float(std::size_t i, std::vector<float>& out, const sqllm::thread_executor& exec) const override {
+    void to_float(std::size_t i, std::vector<float>& out, sqllm::executor_ref exec) const override {
         out.resize(info(i).numel());
         file(i).to_float(info(i), sqllm::span<float>(out.data(), out.size()), exec);
     }
@@ -142,7 +143,7 @@ public:
             tensors_.push_back({t.name, sio::dtype::f32, t.shape});
     }
     const std::vector<source_tensor>& tensors() const override { return tensors_; }
-    void to_float(std::size_t i, std::vector<float>& out, const sqllm::thread_executor&) const override {
+    void to_float(std::size_t i, std::vector<float>& out, sqllm::executor_ref) const override {
         out = model_.tensors[i].data;
     }
     std::vector<unsigned char> raw(std::size_t i) const override {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include <sqllm/core/executor.hpp>
+#include <sqllm/core/executor_ref.hpp>
 #include <sqllm/error.hpp>
 #include <sqllm/io/imatrix.hpp>
 #include <sqllm/io/mapped_file.hpp>
@@ -47,7 +48,7 @@ public:
     /// cols values (per_column = true) to broadcast over the rows; large ones
     /// are converted on `exec`.
     virtual std::vector<float> load(const std::string& weight, std::size_t rows, std::size_t cols,
-                                    bool& per_column, const sqllm::thread_executor& exec) {
+                                    bool& per_column, sqllm::executor_ref exec) {
         std::vector<float> out;
         load(weight, rows, cols, per_column, exec, out);
         return out;
@@ -55,7 +56,7 @@ public:
     /// The same into `out` (resized to fit; a buffer reused across weights
     /// is not page-faulted and zeroed afresh for each).
     virtual void load(const std::string& weight, std::size_t rows, std::size_t cols, bool& per_column,
-                      const sqllm::thread_executor& exec, std::vector<float>& out) = 0;
+                      sqllm::executor_ref exec, std::vector<float>& out) = 0;
     /// What the sensitivities are, for the output's metadata:
     /// "fisher:<file>" or "imatrix:<file> (N chunks of M tokens)".
     virtual std::string describe() const = 0;
@@ -82,7 +83,7 @@ public:
 
     using sensitivity_source::load;
     void load(const std::string& weight, std::size_t rows, std::size_t cols, bool& per_column,
-              const sqllm::thread_executor& exec, std::vector<float>& out) override {
+              sqllm::executor_ref exec, std::vector<float>& out) override {
         const sqllm::io::tensor_info& t = info(weight, {rows, cols});
         out.resize(t.numel());
         file_.to_float(t, sqllm::span<float>(out.data(), out.size()), exec);
@@ -136,7 +137,7 @@ public:
 
     using sensitivity_source::load;
     void load(const std::string& weight, std::size_t, std::size_t cols, bool& per_column,
-              const sqllm::thread_executor&, std::vector<float>& out) override {
+              sqllm::executor_ref, std::vector<float>& out) override {
         per_column = true;
         out = file_.mean_squares(entry(weight, cols));
     }

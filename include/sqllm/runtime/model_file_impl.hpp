@@ -58,39 +58,61 @@ inline bias_ref model_bias(const io::safetensors_file& f, const io::quantized_la
     return {data, type};
 }
 
-/// Builds layer L as linear_model<Bits, Lut, Sparse>: a view of the file
-/// (striped layout) or a repacked copy (reference layout).
-template <int Bits, class Lut, class Sparse>
-linear load_model(const std::shared_ptr<const io::safetensors_model>& model, const io::quantized_layer_info& L,
-                  executor_ref exec, const load_options& opt) {
-    const io::safetensors_file& f = model->file_of(L.codes_tensor());
-    std::shared_ptr<const void> bias_copy;
-    const bias_ref bias = opt.bias ? model_bias(f, L, bias_copy) : bias_ref{};
+/// Layer L's arrays as a CSR-typed view, and what keeps them alive: the
+/// mapped file (striped layout: a view, no copy) or a repacked copy
+/// (reference layout). One instantiation per Bits × Lut: the sparse
+/// schedules share the arrays (as_sparse below), which keeps the loading
+/// code a small part of what the runtime compiles.
+template <int Bits, class Lut>
+quantized_view<Bits, Lut, csr<>, striped_layout<Bits>> load_arrays(
+    const std::shared_ptr<const io::safetensors_model>& model, const io::safetensors_file& f,
+    const io::quantized_layer_info& L, executor_ref exec, const load_options& opt, std::shared_ptr<const void>& keep) {
     if (L.layout == io::checkpoint_layout::striped) {
-        const auto W = io::view_quantized<Bits, Lut, Sparse>(f, L);
-        // The layer keeps the model (and so the mapping) alive; a copied bias too.
-        std::shared_ptr<const void> owner =
-            bias_copy ? std::shared_ptr<const void>(std::make_shared<std::pair<std::shared_ptr<const void>,
-                                                                              std::shared_ptr<const void>>>(
-                            model, bias_copy))
-                      : std::shared_ptr<const void>(model);
-        return make_linear(W, std::move(owner), bias, true);
+        keep = model;
+        return io::view_quantized<Bits, Lut, csr<>>(f, L);
     }
     if (opt.require_zero_copy)
         fail(errc::invalid_argument, f.path() + ": layer \"" + io::printable(L.name) +
                                          "\" is in the reference layout, which loads only by a copy and a repack "
                                          "(sqllm-convert --layout striped writes the zero-copy layout)");
-    using matrix = quantized_matrix<Bits, Lut, Sparse, striped_layout<Bits>>;
-    struct owned {
-        matrix m;
-        std::shared_ptr<const void> bias_keep;
-    };
-    auto keep = std::make_shared<const owned>(
-        owned{io::load_quantized<Bits, Lut, Sparse, striped_layout<Bits>>(f, L, exec), std::move(bias_copy)});
-    // A bias viewed in place needs the mapping: keep the model too.
-    auto both = std::make_shared<std::pair<std::shared_ptr<const owned>, std::shared_ptr<const void>>>(
-        keep, bias && !keep->bias_keep ? std::shared_ptr<const void>(model) : nullptr);
-    return make_linear(keep->m.view(), std::shared_ptr<const void>(both), bias, false);
+    auto m = std::make_shared<const quantized_matrix<Bits, Lut, csr<>, striped_layout<Bits>>>(
+        io::load_quantized<Bits, Lut, csr<>, striped_layout<Bits>>(f, L, exec));
+    keep = m;
+    return m->view();
+}
+
+/// W's arrays viewed with sparse format Sparse (no_sparse, csr<> or
+/// balanced_csr<>: the last two store alike).
+template <class Sparse, int Bits, class Lut>
+quantized_view<Bits, Lut, Sparse, striped_layout<Bits>> as_sparse(
+    const quantized_view<Bits, Lut, csr<>, striped_layout<Bits>>& W) {
+    if constexpr (std::is_same<Sparse, no_sparse>::value)
+        return {unchecked, W.rows(), W.cols(), W.lut(), W.words()};
+    else
+        return {unchecked, W.rows(), W.cols(), W.lut(), W.words(), W.sparse()};
+}
+
+/// Layer L as linear_model<Bits, Lut, Sparse> with its bias, if wanted.
+template <int Bits, class Lut>
+linear load_model(const std::shared_ptr<const io::safetensors_model>& model, const io::quantized_layer_info& L,
+                  executor_ref exec, const load_options& opt) {
+    const io::safetensors_file& f = model->file_of(L.codes_tensor());
+    std::shared_ptr<const void> arrays, bias_copy;
+    const auto W = load_arrays<Bits, Lut>(model, f, L, exec, opt, arrays);
+    const bias_ref bias = opt.bias ? model_bias(f, L, bias_copy) : bias_ref{};
+    // The layer keeps its arrays alive, and its bias: a copy, or the mapping.
+    using keep_both = std::pair<std::shared_ptr<const void>, std::shared_ptr<const void>>;
+    std::shared_ptr<const void> owner = std::make_shared<const keep_both>(
+        arrays, bias_copy ? bias_copy : bias ? std::shared_ptr<const void>(model) : nullptr);
+    const bool zero_copy = L.layout == io::checkpoint_layout::striped;
+    const sparse_kind s = L.has_sparse ? opt.sparse : sparse_kind::none;
+    switch (s) {
+        case sparse_kind::csr: return make_linear(W, std::move(owner), bias, zero_copy);
+        case sparse_kind::balanced_csr:
+            return make_linear(as_sparse<balanced_csr<>>(W), std::move(owner), bias, zero_copy);
+        case sparse_kind::none: break;
+    }
+    return make_linear(as_sparse<no_sparse>(W), std::move(owner), bias, zero_copy);
 }
 
 template <int Bits>
@@ -101,20 +123,10 @@ linear load_width(const std::shared_ptr<const io::safetensors_model>& model, con
         fail(errc::invalid_argument, "layer \"" + io::printable(L.name) + "\" has " + detail::to_string(Bits) +
                                          "-bit codes, which this build leaves out (SQLLM_RUNTIME_BITS_MASK)");
     } else {
-        const sparse_kind s = L.has_sparse ? opt.sparse : sparse_kind::none;
-        auto with_lut = [&](auto lut) -> linear {
-            using Lut = decltype(lut);
-            switch (s) {
-                case sparse_kind::csr: return load_model<Bits, Lut, csr<>>(model, L, exec, opt);
-                case sparse_kind::balanced_csr: return load_model<Bits, Lut, balanced_csr<>>(model, L, exec, opt);
-                case sparse_kind::none: break;
-            }
-            return load_model<Bits, Lut, no_sparse>(model, L, exec, opt);
-        };
         switch (L.lut_type) {
-            case io::dtype::f16: return with_lut(half{});
-            case io::dtype::bf16: return with_lut(bfloat16{});
-            default: return with_lut(float{});
+            case io::dtype::f16: return load_model<Bits, half>(model, L, exec, opt);
+            case io::dtype::bf16: return load_model<Bits, bfloat16>(model, L, exec, opt);
+            default: return load_model<Bits, float>(model, L, exec, opt);
         }
     }
 }

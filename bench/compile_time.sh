@@ -2,6 +2,7 @@
 # What a translation unit costs to compile (g++ -O2, seconds and peak MB):
 #   runtime API, compiled library   README's engine example with SQLLM_COMPILED_LIB (links sqllm::runtime)
 #   runtime API, header-only        the same unit without it: every Bits × LUT × sparse model compiled here
+#   ..., widths 3 and 4 only        header-only with SQLLM_RUNTIME_BITS_MASK=0x18: the widths an engine ships
 #   direct, 4 widths × 2 layouts    gemv + gemm of quantized_view<B, float, csr<>, L> for B = 2, 3, 4, 8,
 #                                   L = striped and reference: what an engine switching over widths compiles
 # Usage: bench/compile_time.sh [CXX]   (run from the repository root; needs nlohmann-json)
@@ -42,4 +43,5 @@ echo "| unit ($cxx -O2) | time | peak memory |"
 echo "|---|---|---|"
 measure "runtime API, compiled library (sqllm::runtime)" "$cxx" "${flags[@]}" -DSQLLM_COMPILED_LIB "$tmp/engine.cpp" -o "$tmp/a.o"
 measure "runtime API, header-only" "$cxx" "${flags[@]}" "$tmp/engine.cpp" -o "$tmp/b.o"
+measure "runtime API, header-only, widths 3 and 4 only (mask 0x18)" "$cxx" "${flags[@]}" -DSQLLM_RUNTIME_BITS_MASK=0x18 "$tmp/engine.cpp" -o "$tmp/d.o"
 measure "direct templates, 4 widths × 2 layouts" "$cxx" "${flags[@]}" "$tmp/direct.cpp" -o "$tmp/c.o"

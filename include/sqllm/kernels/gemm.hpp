@@ -7,10 +7,8 @@
 
 #include <cstddef>
 #include <type_traits>
-#include <vector>
 
 #include "../config.hpp"
-#include "../core/checked.hpp"
 #include "gemv.hpp"
 
 SQLLM_NAMESPACE_BEGIN
@@ -42,41 +40,6 @@ void gemm_on(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix
         S::gemm_split(W.sparse(), X, Y, exec);
         if (finish) parallel_blocks(exec, W.rows(), tasks, *finish);
     }
-}
-
-/// gemm with activations and output of any value type and an optional bias
-/// (see gemv_typed): X converted to a contiguous fp32 array if needed, Y
-/// summed in place when fp32, else in an fp32 array of N × rows.
-template <class Tag, class XT, class YT, int Bits, class Lut, class Sparse, class Layout, class Executor>
-void gemm_typed(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const XT> X,
-                matrix_view<YT> Y, bias_ref bias, const Executor& exec) {
-    const std::size_t n = X.rows();
-    std::vector<float> xf, yf;
-    matrix_view<const float> X32;
-    if constexpr (std::is_same<XT, float>::value) {
-        X32 = X;
-    } else {
-        xf.resize(checked_mul(n, W.cols(), "activation batch size"));
-        for (std::size_t j = 0; j < n; ++j) convert_on(Tag::id, X.row(j), xf.data() + j * W.cols(), W.cols());
-        X32 = matrix_view<const float>(xf.data(), n, W.cols());
-    }
-    matrix_view<float> Y32;
-    if constexpr (std::is_same<YT, float>::value) {
-        Y32 = Y;
-    } else {
-        yf.resize(checked_mul(n, W.rows(), "output batch size"));
-        Y32 = matrix_view<float>(yf.data(), n, W.rows());
-    }
-    output_pass finish;
-    finish.acc = Y32.data();
-    finish.acc_stride = Y32.stride();
-    finish.out = Y.data();
-    finish.out_stride = Y.stride();
-    finish.out_type = scalar_type_of<YT>::value;
-    finish.vectors = n;
-    finish.bias = bias;
-    finish.target = Tag::id;
-    gemm_on(tag, W, X32, Y32, exec, &finish);
 }
 
 }  // namespace detail
@@ -124,7 +87,9 @@ void gemm(target_id t, const quantized_view<Bits, Lut, Sparse, Layout>& W, matri
         require_target<layout_kernels<Layout>>(t, detail::kernel_description<Bits, Lut, Layout>("gemm").c_str());
     detail::check_gemm_shapes(W.rows(), W.cols(), X.rows(), X.cols(), Y.rows(), Y.cols());
     if (X.rows() == 0) return;
-    with_target(t, [&](auto tag) { detail::gemm_typed(tag, W, X, Y, bias_ref{}, exec); });
+    detail::typed_batch batch(t, {X.data(), scalar_type_of<XT>::value, X.rows(), X.cols(), X.stride()},
+                                    {Y.data(), scalar_type_of<YT>::value, Y.rows(), Y.cols(), Y.stride()}, bias_ref{});
+    with_target(t, [&](auto tag) { detail::gemm_on(tag, W, batch.X32, batch.Y32, exec, &batch.finish); });
 }
 
 /// Y = W·X on kernel_target(W), X and Y of any activation type (see above).

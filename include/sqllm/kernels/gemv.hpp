@@ -12,7 +12,6 @@
 #include <cstddef>
 #include <string>
 #include <type_traits>
-#include <vector>
 
 #include "../config.hpp"
 #include "../core/executor.hpp"
@@ -70,38 +69,6 @@ void gemv_on(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, const 
         S::gemv_split(W.sparse(), x, y, exec);
         if (finish) parallel_blocks(exec, W.rows(), tasks, *finish);
     }
-}
-
-/// gemv with activations and output of any value type and an optional
-/// bias: converts x to fp32 if needed (one array of cols floats), sums into
-/// y itself when it is fp32 or into an fp32 array of rows floats, and adds
-/// the bias and converts in the output pass.
-template <class Tag, class XT, class YT, int Bits, class Lut, class Sparse, class Layout, class Executor>
-void gemv_typed(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, const XT* x, YT* y, bias_ref bias,
-                const Executor& exec) {
-    std::vector<float> xf, yf;
-    const float* x32 = nullptr;
-    if constexpr (std::is_same<XT, float>::value) {
-        x32 = x;
-    } else {
-        xf.resize(W.cols());
-        convert_on(Tag::id, x, xf.data(), xf.size());
-        x32 = xf.data();
-    }
-    float* y32 = nullptr;
-    if constexpr (std::is_same<YT, float>::value) {
-        y32 = y;
-    } else {
-        yf.resize(W.rows());
-        y32 = yf.data();
-    }
-    output_pass finish;
-    finish.acc = y32;
-    finish.out = y;
-    finish.out_type = scalar_type_of<YT>::value;
-    finish.bias = bias;
-    finish.target = Tag::id;
-    gemv_on(tag, W, x32, y32, exec, &finish);
 }
 
 }  // namespace detail
@@ -166,7 +133,11 @@ void gemv(target_id t, const quantized_view<Bits, Lut, Sparse, Layout>& W, span<
     if (!has_kernel(t, W))
         require_target<layout_kernels<Layout>>(t, detail::kernel_description<Bits, Lut, Layout>("gemv").c_str());
     detail::check_gemv_shapes(W.rows(), W.cols(), x.size(), y.size());
-    with_target(t, [&](auto tag) { detail::gemv_typed(tag, W, x.data(), y.data(), bias_ref{}, exec); });
+    detail::typed_batch batch(t, {x.data(), scalar_type_of<XT>::value, 1, x.size(), x.size()},
+                                    {y.data(), scalar_type_of<YT>::value, 1, y.size(), y.size()}, bias_ref{});
+    with_target(t, [&](auto tag) {
+        detail::gemv_on(tag, W, batch.X32.row(0), batch.Y32.row(0), exec, &batch.finish);
+    });
 }
 
 /// y = W·x on kernel_target(W), x and y of any activation type (see above).

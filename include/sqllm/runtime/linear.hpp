@@ -76,20 +76,6 @@ struct linear_info {
     }
 };
 
-/// An activation batch of any value type, named at run time (row j at data + j · stride values).
-struct activation_ref {
-    const void* data = nullptr;
-    scalar_type type = scalar_type::f32;
-    std::size_t rows = 0, cols = 0, stride = 0;
-};
-
-/// An output batch of any value type, named at run time.
-struct output_ref {
-    void* data = nullptr;
-    scalar_type type = scalar_type::f32;
-    std::size_t rows = 0, cols = 0, stride = 0;
-};
-
 namespace detail {
 
 /// What every run-time-typed layer implements (runtime/linear_impl.hpp: one

@@ -53,46 +53,6 @@ struct sparse_kind_of<csr<>> : std::integral_constant<sparse_kind, sparse_kind::
 template <>
 struct sparse_kind_of<balanced_csr<>> : std::integral_constant<sparse_kind, sparse_kind::balanced_csr> {};
 
-/// A multiply's activations as fp32 (converted into xf when they are not)
-/// and its fp32 sums (in Y itself when it is fp32, else in yf), with the
-/// output pass that adds the bias and converts. Not a template: shared by
-/// every model.
-struct typed_batch {
-    std::vector<float> xf, yf;
-    matrix_view<const float> X32;
-    matrix_view<float> Y32;
-    output_pass finish;
-
-    typed_batch(target_id t, const activation_ref& X, const output_ref& Y, bias_ref bias) {
-        const std::size_t n = X.rows, cols = X.cols, rows = Y.cols;
-        if (X.type == scalar_type::f32) {
-            X32 = matrix_view<const float>(static_cast<const float*>(X.data), n, cols, X.stride);
-        } else {
-            xf.resize(checked_mul(n, cols, "activation batch size"));
-            with_scalar_type(X.type, [&](auto value) {
-                using T = decltype(value);
-                for (std::size_t j = 0; j < n; ++j)
-                    convert_on(t, static_cast<const T*>(X.data) + j * X.stride, xf.data() + j * cols, cols);
-            });
-            X32 = matrix_view<const float>(xf.data(), n, cols);
-        }
-        if (Y.type == scalar_type::f32) {
-            Y32 = matrix_view<float>(static_cast<float*>(Y.data), n, rows, Y.stride);
-        } else {
-            yf.resize(checked_mul(n, rows, "output batch size"));
-            Y32 = matrix_view<float>(yf.data(), n, rows);
-        }
-        finish.acc = Y32.data();
-        finish.acc_stride = Y32.stride();
-        finish.out = Y.data;
-        finish.out_stride = Y.stride;
-        finish.out_type = Y.type;
-        finish.vectors = n;
-        finish.bias = bias;
-        finish.target = t;
-    }
-};
-
 /// One combination of the run-time-typed layer: a view of the weights (in
 /// the kernels' layout), an optional bias, and whatever keeps both alive.
 template <int Bits, class Lut, class Sparse>

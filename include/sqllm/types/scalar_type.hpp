@@ -45,6 +45,20 @@ struct scalar_type_of<half> : std::integral_constant<scalar_type, scalar_type::f
 template <>
 struct scalar_type_of<bfloat16> : std::integral_constant<scalar_type, scalar_type::bf16> {};
 
+/// An activation batch of any value type, named at run time (row j at data + j · stride values).
+struct activation_ref {
+    const void* data = nullptr;
+    scalar_type type = scalar_type::f32;
+    std::size_t rows = 0, cols = 0, stride = 0;
+};
+
+/// An output batch of any value type, named at run time.
+struct output_ref {
+    void* data = nullptr;
+    scalar_type type = scalar_type::f32;
+    std::size_t rows = 0, cols = 0, stride = 0;
+};
+
 /// Calls f(T{}) with T the type t names (float, half or bfloat16).
 template <class F>
 decltype(auto) with_scalar_type(scalar_type t, F&& f) {

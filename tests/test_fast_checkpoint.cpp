@@ -261,7 +261,11 @@ TEMPLATE_TEST_CASE_SIG("striped checkpoints load in place and equal the referenc
         const auto r = load_quantized<Bits, Lut>(fr, R);
         require_same_matrix(v, r.view());
         require_same_csr(v, r.view());
-        REQUIRE(bitwise_equal(product(v), product(r.view())));
+        // Identical arrays multiply identically (the same kernels): the
+        // products are checked end to end on one combination, since each
+        // one compiles every target's kernels (CI's build time).
+        constexpr bool multiply = Bits == 3 && std::is_same<Lut, half>::value;
+        if constexpr (multiply) REQUIRE(bitwise_equal(product(v), product(r.view())));
 
         // In parallel: the same words.
         const auto rp = load_quantized<Bits, Lut>(fr, R, three);
@@ -276,10 +280,11 @@ TEMPLATE_TEST_CASE_SIG("striped checkpoints load in place and equal the referenc
         // Other schedules and no sparse part.
         const auto vb = view_quantized<Bits, Lut, balanced_csr<>>(fs, S);
         require_same_csr(vb, v);
-        REQUIRE(bitwise_equal(product(vb), product(r.view())));
+        if constexpr (multiply) REQUIRE(bitwise_equal(product(vb), product(r.view())));
         if (!S.has_sparse) {
             const auto vn = view_quantized<Bits, Lut, no_sparse>(fs, S);
-            REQUIRE(bitwise_equal(product(vn), product(r.view())));
+            REQUIRE(vn.words() == v.words());
+            if constexpr (multiply) REQUIRE(bitwise_equal(product(vn), product(r.view())));
         } else {
             expect_error([&] { (void)view_quantized<Bits, Lut, no_sparse>(fs, S); }, errc::invalid_argument,
                          "sparse values but the view type has no sparse part");

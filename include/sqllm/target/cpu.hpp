@@ -29,11 +29,13 @@ inline cpu_targets detect_cpu() noexcept {
     cpu_targets c;
 #if SQLLM_HAVE_X86_TARGETS
     __builtin_cpu_init();  // safe before static constructors have run
-    // F16C is not queried (Clang 14 cannot): every AVX2 CPU has it.
+    // F16C is not queried (Clang 14 cannot): every AVX2 CPU has it. VNNI
+    // (the int8 path's vpdpbusd) comes with VBMI on every CPU but Cannon
+    // Lake (one 2018 laptop chip), which then runs the avx2 target.
     c.avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2");
     c.avx512 = c.avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("avx512vbmi");
+               __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vnni");
 #endif
     return c;
 }

@@ -33,7 +33,7 @@
 
 // Everything a target's code may use, so intrinsics inline into it.
 #define SQLLM_AVX2_FEATURES "avx2,fma,f16c,bmi,bmi2"
-#define SQLLM_AVX512_FEATURES "avx512f,avx512bw,avx512dq,avx512vl,avx512vbmi,avx2,fma,f16c,bmi,bmi2"
+#define SQLLM_AVX512_FEATURES "avx512f,avx512bw,avx512dq,avx512vl,avx512vbmi,avx512vnni,avx2,fma,f16c,bmi,bmi2"
 
 #if SQLLM_HAVE_X86_TARGETS
 #if defined(__clang__)

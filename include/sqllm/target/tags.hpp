@@ -7,9 +7,11 @@
 //
 //     scalar  : xsimd root arch                  portable C++, every CPU
 //     avx2    : scalar, xsimd::fma3<xsimd::avx2>   x86-64 with AVX2, FMA, F16C, BMI2 (Haswell, Zen 1+)
-//     avx512  : avx2, xsimd::avx512bw              + AVX-512 F/BW/DQ/VL and VBMI (Ice Lake, Sapphire
-//                                                  Rapids, Zen 4+); xsimd 8.1 has no VBMI tag, and
-//                                                  its avx512f does not derive from avx2, hence ours
+//     avx512  : avx2, xsimd::avx512bw              + AVX-512 F/BW/DQ/VL, VBMI and VNNI (Ice Lake,
+//                                                  Sapphire Rapids, Zen 4+: every CPU with VBMI but
+//                                                  Cannon Lake, which runs avx2); xsimd 8.1 has no
+//                                                  VBMI tag, and its avx512f does not derive from
+//                                                  avx2, hence ours
 //     neon    : scalar, xsimd::neon64              AArch64 Advanced SIMD
 //
 // so an overload taking target::avx2 serves avx512 too, and one taking

@@ -10,7 +10,7 @@ SQLLM_NAMESPACE_BEGIN
 enum class target_id : unsigned char {
     scalar,  ///< portable C++
     avx2,    ///< x86-64 AVX2 + FMA + F16C + BMI2
-    avx512,  ///< x86-64 AVX-512 F/BW/DQ/VL + VBMI
+    avx512,  ///< x86-64 AVX-512 F/BW/DQ/VL + VBMI + VNNI (VNNI: the int8 path's vpdpbusd)
     neon,    ///< AArch64 Advanced SIMD
 };
 

@@ -167,6 +167,40 @@ SQLLM_FORCE_INLINE vd dopaque(vd v) noexcept {
     return vd(r);
 }
 
+// ---- int8 dot products (the approximate path: kernels/gemm_int8.hpp, driver/int8.inl) --
+// SDOT where the build targets it (__ARM_FEATURE_DOTPROD: -march=armv8.2-a+dotprod
+// and later), else widening multiplies. A compile-time choice: AArch64 has no
+// function-level target switch this header could use portably.
+using vi = int32x4_t;  ///< 4 int32 sums of int8 products
+/// Bytes one i8_dot consumes (divides 256, the activation block).
+constexpr std::size_t i8_step = 16;
+/// Added to each int8 weight of a decoded tile: 0, the bytes are two's complement int8.
+constexpr int i8_weight_bias = 0;
+/// Batch vectors in the int8 register tile.
+constexpr int i8_batch_tile = 4;
+using i8w = int8x16_t;  ///< 16 int8 weights
+using i8x = int8x16_t;  ///< 16 int8 activations
+SQLLM_FORCE_INLINE vi izero() noexcept { return vdupq_n_s32(0); }
+SQLLM_FORCE_INLINE i8w i8_load_w(const std::uint8_t* p) noexcept { return vreinterpretq_s8_u8(vld1q_u8(p)); }
+SQLLM_FORCE_INLINE i8x i8_load_x(const std::int8_t* p) noexcept { return vld1q_s8(p); }
+/// acc + the products w·x, 4 to a lane (SDOT) or 4 to a lane in pairs
+/// (SMULL + SADALP), exact either way.
+SQLLM_FORCE_INLINE vi i8_dot(vi acc, i8w w, i8x x) noexcept {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(acc, w, x);
+#else
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(w), vget_low_s8(x)));
+    return vpadalq_s16(acc, vmull_high_s8(w, x));
+#endif
+}
+SQLLM_FORCE_INLINE vf i8_to_float(vi v) noexcept { return vf(vcvtq_f32_s32(v)); }
+/// The low byte of the bits of each of v's first n lanes, stored at p.
+SQLLM_FORCE_INLINE void vstore_low_bytes(std::uint8_t* p, vf v, std::size_t n) noexcept {
+    const uint16x4_t h = vmovn_u32(vreinterpretq_u32_f32(v));
+    const std::uint32_t b = vget_lane_u32(vreinterpret_u32_u8(vmovn_u16(vcombine_u16(h, h))), 0);
+    std::memcpy(p, &b, std::min<std::size_t>(n, 4));
+}
+
 }  // namespace impl_neon
 SQLLM_NAMESPACE_END
 

@@ -4,6 +4,7 @@
 #include "common.inl"
 #include "tile.inl"
 #include "striped.inl"
+#include "int8.inl"
 #include "row_lanes.inl"
 #include "dense.inl"
 #include "argmin.inl"

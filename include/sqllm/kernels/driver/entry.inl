@@ -13,6 +13,13 @@ struct entry {
                              matrix_view<const float> X, matrix_view<float> Y, std::size_t b, std::size_t e) noexcept {
         striped_gemm_rows<Bits, Lut>(words, lut, cols, X, Y, b, e);
     }
+    /// The approximate int8 path (driver/int8.inl; kernels/gemm_int8.hpp): X8, D, Q the quantized batch.
+    template <int Bits, class Lut>
+    SQLLM_NOINLINE static void striped_int8(const std::uint32_t* words, const Lut* lut, std::size_t cols,
+                                            matrix_view<const std::int8_t> X8, matrix_view<const float> D,
+                                            const float* Q, matrix_view<float> Y, std::size_t b, std::size_t e) noexcept {
+        int8_gemm_rows<Bits, Lut>(words, lut, cols, X8, D, Q, Y, b, e);
+    }
     template <int Bits, class Lut>
     SQLLM_NOINLINE static void row_lanes_gemv(const std::uint32_t* words, const Lut* lut, std::size_t rows, std::size_t cols,
                                const float* x, float* y, std::size_t b, std::size_t e) noexcept {

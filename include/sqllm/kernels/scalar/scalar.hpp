@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "../../config.hpp"
 #include "../../core/rounded_product.hpp"
@@ -79,6 +80,34 @@ SQLLM_FORCE_INLINE vd dmin(vd a, vd b) noexcept { return std::min(a, b); }
 SQLLM_FORCE_INLINE double dhmin(vd v) noexcept { return v; }
 /// v, opaque to the optimiser: never fused into an FMA (core/rounded_product.hpp).
 SQLLM_FORCE_INLINE vd dopaque(vd v) noexcept { return detail::rounded(v); }
+
+// ---- int8 dot products (the approximate path: kernels/gemm_int8.hpp, driver/int8.inl) --
+using vi = std::int32_t;  ///< int32 sums of int8 products
+/// Bytes one i8_dot consumes (divides 256, the activation block).
+constexpr std::size_t i8_step = 4;
+/// Added to each int8 weight of a decoded tile: 0, the bytes are two's complement int8.
+constexpr int i8_weight_bias = 0;
+/// Batch vectors in the int8 register tile.
+constexpr int i8_batch_tile = 4;
+using i8w = const std::uint8_t*;  ///< i8_step decoded weights
+using i8x = const std::int8_t*;   ///< i8_step int8 activations
+SQLLM_FORCE_INLINE vi izero() noexcept { return 0; }
+SQLLM_FORCE_INLINE i8w i8_load_w(const std::uint8_t* p) noexcept { return p; }
+SQLLM_FORCE_INLINE i8x i8_load_x(const std::int8_t* p) noexcept { return p; }
+/// acc + Σ_i w[i]·x[i], exact.
+SQLLM_FORCE_INLINE vi i8_dot(vi acc, i8w w, i8x x) noexcept {
+    for (std::size_t i = 0; i < i8_step; ++i) acc += static_cast<std::int8_t>(w[i]) * x[i];
+    return acc;
+}
+SQLLM_FORCE_INLINE vf i8_to_float(vi v) noexcept { return static_cast<float>(v); }
+/// The low byte of the bits of each of v's first n lanes, stored at p.
+SQLLM_FORCE_INLINE void vstore_low_bytes(std::uint8_t* p, vf v, std::size_t n) noexcept {
+    if (n) {
+        std::uint32_t u;
+        std::memcpy(&u, &v, sizeof u);
+        *p = static_cast<std::uint8_t>(u);
+    }
+}
 
 }  // namespace impl_scalar
 SQLLM_NAMESPACE_END

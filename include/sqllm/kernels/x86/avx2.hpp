@@ -156,6 +156,50 @@ SQLLM_FORCE_INLINE vd dopaque(vd v) noexcept {
     return v;
 }
 
+// ---- int8 dot products (the approximate path: kernels/gemm_int8.hpp, driver/int8.inl) --
+using vi = __m256i;  ///< 8 int32 sums of int8 products
+/// Bytes one i8_dot consumes (divides 256, the activation block).
+constexpr std::size_t i8_step = 32;
+/// Added to each int8 weight of a decoded tile: 0, the bytes are two's complement int8.
+constexpr int i8_weight_bias = 0;
+/// Batch vectors in the int8 register tile (16 registers: 8 int32 sums, 4 weights, 2 x).
+constexpr int i8_batch_tile = 2;
+using i8w = __m256i;  ///< 32 int8 weights
+struct i8x {          ///< 32 int8 activations, and their magnitudes
+    __m256i abs, raw;
+};
+SQLLM_FORCE_INLINE vi izero() noexcept { return _mm256_setzero_si256(); }
+SQLLM_FORCE_INLINE i8w i8_load_w(const std::uint8_t* p) noexcept {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+SQLLM_FORCE_INLINE i8x i8_load_x(const std::int8_t* p) noexcept {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return {_mm256_abs_epi8(v), v};
+}
+/// acc + the products w·x, 4 to a lane, exact. vpmaddubsw multiplies u8 by
+/// s8 into saturating int16 pairs: |x| (as u8) by w with x's sign (vpsignb)
+/// keeps each pair within 2·127² < 2^15 (x and w are in [-127, 127]).
+SQLLM_FORCE_INLINE vi i8_dot(vi acc, i8w w, const i8x& x) noexcept {
+    const __m256i p16 = _mm256_maddubs_epi16(x.abs, _mm256_sign_epi8(w, x.raw));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+SQLLM_FORCE_INLINE vf i8_to_float(vi v) noexcept { return _mm256_cvtepi32_ps(v); }
+/// The low byte of the bits of each of v's first n lanes, stored at p.
+SQLLM_FORCE_INLINE void vstore_low_bytes(std::uint8_t* p, vf v, std::size_t n) noexcept {
+    // Bytes 0, 4, 8, 12 of each 128-bit half to its first dword, then the two dwords together.
+    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
+                                          0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m256i b = _mm256_shuffle_epi8(_mm256_castps_si256(v), pick);
+    const __m128i lo = _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+    if (n == 8) {
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(p), lo);
+    } else {
+        alignas(16) std::uint8_t t[16];
+        _mm_store_si128(reinterpret_cast<__m128i*>(t), lo);
+        std::memcpy(p, t, n);
+    }
+}
+
 }  // namespace impl_avx2
 SQLLM_NAMESPACE_END
 SQLLM_REGION_END

@@ -1,5 +1,5 @@
 // sqllm/kernels/x86/avx512.hpp — the AVX-512 target's primitives (16 float
-// lanes; F/BW/DQ/VL + VBMI).
+// lanes; F/BW/DQ/VL + VBMI + VNNI).
 //
 // As avx2.hpp, plus the one primitive this target schedules its own way:
 // extract (vpmultishiftqb for two slots in three, see below). Masked
@@ -176,6 +176,29 @@ SQLLM_FORCE_INLINE double dhmin(vd v) noexcept {
 SQLLM_FORCE_INLINE vd dopaque(vd v) noexcept {
     __asm__("" : "+v"(v));
     return v;
+}
+
+// ---- int8 dot products (the approximate path: kernels/gemm_int8.hpp, driver/int8.inl) --
+using vi = __m512i;  ///< 16 int32 sums of int8 products
+/// Bytes one i8_dot consumes (divides 256, the activation block).
+constexpr std::size_t i8_step = 64;
+/// Added to each int8 weight of a decoded tile: vpdpbusd multiplies unsigned
+/// by signed bytes, so weights are stored as w + 128 (1..255) and the driver
+/// subtracts 128·Σx, per activation vector, once (driver/int8.inl).
+constexpr int i8_weight_bias = 128;
+/// Batch vectors in the int8 register tile.
+constexpr int i8_batch_tile = 4;
+using i8w = __m512i;  ///< 64 weights + 128, as u8
+using i8x = __m512i;  ///< 64 int8 activations
+SQLLM_FORCE_INLINE vi izero() noexcept { return _mm512_setzero_si512(); }
+SQLLM_FORCE_INLINE i8w i8_load_w(const std::uint8_t* p) noexcept { return _mm512_loadu_si512(p); }
+SQLLM_FORCE_INLINE i8x i8_load_x(const std::int8_t* p) noexcept { return _mm512_loadu_si512(p); }
+/// acc + the products w·x, 4 to a lane, exact (vpdpbusd, AVX512-VNNI: no saturation).
+SQLLM_FORCE_INLINE vi i8_dot(vi acc, i8w w, i8x x) noexcept { return _mm512_dpbusd_epi32(acc, w, x); }
+SQLLM_FORCE_INLINE vf i8_to_float(vi v) noexcept { return _mm512_mask_cvtepi32_ps(_mm512_setzero_ps(), all16, v); }
+/// The low byte of the bits of each of v's first n lanes, stored at p (vpmovdb).
+SQLLM_FORCE_INLINE void vstore_low_bytes(std::uint8_t* p, vf v, std::size_t n) noexcept {
+    _mm512_mask_cvtepi32_storeu_epi8(p, first_lanes(n), _mm512_castps_si512(v));
 }
 
 }  // namespace impl_avx512

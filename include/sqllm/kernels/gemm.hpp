@@ -26,13 +26,23 @@ void gemm_on(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix
     parallel_blocks(
         exec, W.rows(), tasks,
         [&](std::size_t b, std::size_t e) {
-            if constexpr (K::driven)
-                K::template gemm<typename impl_of<Tag>::type, Lut>(W.words(), W.lut(), W.rows(), W.cols(), X, Y, b, e);
-            else
-                oracle_gemm_rows(W, X, Y, b, e);
+            const auto dense = [&](std::size_t sb, std::size_t se) {
+                if constexpr (K::driven)
+                    K::template gemm<typename impl_of<Tag>::type, Lut>(W.words(), W.lut(), W.rows(), W.cols(), X, Y,
+                                                                       sb, se);
+                else
+                    oracle_gemm_rows(W, X, Y, sb, se);
+            };
             if constexpr (S::row_fused) {
-                S::gemm_rows(W.sparse(), X, Y, b, e);
+                // Sliced as gemv_on: the decoded tile loop restarts per slice,
+                // its column chunks still summed in order.
+                for_each_slice(b, e, sparse_slice_rows, W.nonzeros() == 0, [&](std::size_t sb, std::size_t se) {
+                    dense(sb, se);
+                    S::gemm_rows(W.sparse(), X, Y, sb, se);
+                });
                 if (finish) (*finish)(b, e);
+            } else {
+                dense(b, e);
             }
         },
         K::row_align);

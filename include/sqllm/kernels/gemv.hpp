@@ -2,9 +2,9 @@
 //
 // The work is split by rows across the executor's tasks; each task runs the
 // dense rows through the chosen target's driver for the matrix's layout
-// (kernels/layout_kernels.hpp), then, for row-fused sparse formats, its rows'
-// sparse terms; formats that split their own work run after all tasks
-// (sparse/format.hpp). The target is chosen once per call, at the one
+// (kernels/layout_kernels.hpp) and, for row-fused sparse formats, its rows'
+// sparse terms, slice by slice of 16 rows (row_blocks.hpp: sparse_slice_rows);
+// formats that split their own work run after all tasks (sparse/format.hpp). The target is chosen once per call, at the one
 // dispatch point (target/dispatch.hpp): the best one this CPU runs that has a
 // kernel for the layout, or the one the caller forces.
 #pragma once
@@ -58,10 +58,16 @@ void gemv_on(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, const 
     parallel_blocks(
         exec, W.rows(), tasks,
         [&](std::size_t b, std::size_t e) {
-            gemv_dense_rows(tag, W, x, y, b, e);
             if constexpr (S::row_fused) {
-                S::gemv_rows(W.sparse(), x, y, b, e);  // one pass over y
+                // Dense then sparse terms of each slice of rows (every y
+                // element sums in the same order whatever the slicing).
+                for_each_slice(b, e, sparse_slice_rows, W.nonzeros() == 0, [&](std::size_t sb, std::size_t se) {
+                    gemv_dense_rows(tag, W, x, y, sb, se);
+                    S::gemv_rows(W.sparse(), x, y, sb, se);
+                });
                 if (finish) (*finish)(b, e);
+            } else {
+                gemv_dense_rows(tag, W, x, y, b, e);
             }
         },
         layout_kernels<Layout>::row_align);

@@ -42,5 +42,21 @@ inline std::size_t row_tasks(std::size_t rows, std::size_t cols, std::size_t con
     return std::max<std::size_t>(1, std::min(concurrency * 4, rows / min_rows));
 }
 
+/// Rows per slice where a task interleaves its dense and row-fused sparse
+/// rows (gemv_on, gemm_on): small enough that the sparse terms' loads and
+/// dependency chains overlap the dense stream, which the kernels keep
+/// prefetched ahead, rather than running as a phase of their own after it
+/// (with the hardware prefetchers idle); a multiple of every layout's
+/// row_align and of the kernels' row pairs and tiles.
+constexpr std::size_t sparse_slice_rows = 16;
+
+/// f(b', e') over [b, e) in slices of `slice` rows (all of it at once when
+/// `whole`): slice boundaries fall on multiples of `slice` from b.
+template <class F>
+void for_each_slice(std::size_t b, std::size_t e, std::size_t slice, bool whole, F&& f) {
+    if (whole) return f(b, e);
+    for (std::size_t r = b; r < e; r += slice) f(r, std::min(e, r + slice));
+}
+
 }  // namespace detail
 SQLLM_NAMESPACE_END

@@ -7,6 +7,7 @@
 // float32 [nnz]; csr_view<float, std::int32_t> views exactly that.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -119,12 +120,36 @@ void csr_gemv_rows(const csr_view<Value, Index>& s, const float* x, float* y, st
     }
 }
 
-/// Y(b, r) += Σ v·X(b, c) for every batch vector b and r in [row_begin, row_end).
+/// Y(b, r) += Σ v·X(b, c) for every batch vector b and r in [row_begin, row_end),
+/// each sum in stored order (the bits of csr_gemv_rows per vector). Each
+/// entry is read once for up to 8 vectors: independent sums, where a loop
+/// per vector would reread the entries and run one dependency chain.
 template <class Value, class Index>
 void csr_gemm_rows(const csr_view<Value, Index>& s, matrix_view<const float> X, matrix_view<float> Y,
                    std::size_t row_begin, std::size_t row_end) noexcept {
-    for (std::size_t b = 0; b < X.rows(); ++b)
-        csr_gemv_rows(s, X.row(b), Y.row(b), row_begin, row_end);
+    if (s.row_ptr.empty()) return;
+    constexpr std::size_t G = 8;
+    for (std::size_t b0 = 0; b0 < X.rows(); b0 += G) {
+        const std::size_t nb = std::min(G, X.rows() - b0);
+        if (nb == 1) {
+            csr_gemv_rows(s, X.row(b0), Y.row(b0), row_begin, row_end);
+            continue;
+        }
+        const float* x[G];
+        for (std::size_t j = 0; j < nb; ++j) x[j] = X.row(b0 + j);
+        for (std::size_t r = row_begin; r < row_end; ++r) {
+            const auto i0 = static_cast<std::size_t>(s.row_ptr[r]), i1 = static_cast<std::size_t>(s.row_ptr[r + 1]);
+            if (i0 == i1) continue;
+            float acc[G];
+            for (std::size_t j = 0; j < nb; ++j) acc[j] = Y.row(b0 + j)[r];
+            for (std::size_t i = i0; i < i1; ++i) {
+                const float v = lut_value_traits<Value>::to_float(s.values[i]);
+                const auto c = static_cast<std::size_t>(s.col_idx[i]);
+                for (std::size_t j = 0; j < nb; ++j) acc[j] += v * x[j][c];
+            }
+            for (std::size_t j = 0; j < nb; ++j) Y.row(b0 + j)[r] = acc[j];
+        }
+    }
 }
 
 /// W(r, c) += v for every stored entry (dequantization).

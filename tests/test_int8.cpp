@@ -19,6 +19,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <vector>
@@ -387,5 +388,75 @@ TEST_CASE("int8 path: blocks of zeros", "[int8]") {
         const std::vector<float> zero(cols, 0.0f);
         gemv_int8(t, q.view(), span<const float>(zero), span<float>(y));
         for (std::size_t r = 0; r < rows; ++r) CHECK(y[r] == 0.0f);
+    }
+}
+
+namespace {
+
+/// ||a − b|| / ||b|| over whole arrays.
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+    double e = 0.0, n = 0.0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        e += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+        n += double(b[i]) * b[i];
+    }
+    return std::sqrt(e / n);
+}
+
+/// The int8 path's output error on a random layer against the exact path on
+/// the same quantized weights, and the weight quantization's own error (the
+/// exact path against fp32 weights) for scale.
+template <int Bits>
+void measure_layer(rng_t& rng, std::size_t n, std::size_t batch, int activations, const thread_executor& exec) {
+    const auto Wf = sqllm_test::random_normal(rng, n * n, 0.02f);  // Gaussian weights
+    quantize_options opt;  // SqueezeLLM's non-uniform LUTs (exact k-means); 8 bits: RTN min-max
+    opt.method = Bits <= 4 ? lut_method::exact : lut_method::uniform;
+    const auto q = quantize<Bits, half, no_sparse>({Wf.data(), n, n}, {}, opt, exec);
+    // Activations: 0 iid Gaussian; 1 realistic, Gaussian with per-channel scales
+    // spread log-normally (LLM hidden states have persistent channel magnitudes);
+    // 2 the same plus a few massive outlier channels (6 of 4096 at 30-100×, as
+    // LLM.int8 reports).
+    std::lognormal_distribution<float> scale(0.0f, 0.6f);
+    std::uniform_real_distribution<float> u(30.0f, 100.0f);
+    std::vector<float> sigma(n);
+    for (auto& s : sigma) s = activations == 0 ? 1.0f : scale(rng);
+    if (activations == 2)
+        for (int i = 0; i < 6; ++i) sigma[std::uniform_int_distribution<std::size_t>(0, n - 1)(rng)] *= u(rng);
+    auto X = sqllm_test::random_normal(rng, batch * n);
+    for (std::size_t j = 0; j < batch; ++j)
+        for (std::size_t c = 0; c < n; ++c) X[j * n + c] *= sigma[c];
+    // X as the int8 path sees it (x̂ = d·x8 per block of 256): the activations' share of the error.
+    std::vector<float> Xq(X.size());
+    for (std::size_t j = 0; j < batch; ++j)
+        for (std::size_t c0 = 0; c0 < n; c0 += 256) {
+            float m = 0.0f;
+            for (std::size_t c = c0; c < c0 + 256; ++c) m = std::max(m, std::fabs(X[j * n + c]));
+            for (std::size_t c = c0; c < c0 + 256; ++c)
+                Xq[j * n + c] = m / 127.0f * std::round(X[j * n + c] * (127.0f / m));
+        }
+    std::vector<float> Y8(batch * n), Y(batch * n), Yq(batch * n), Yf(batch * n);
+    const matrix_view<const float> Xv(X.data(), batch, n);
+    gemm_int8(q.view(), Xv, {Y8.data(), batch, n}, exec);
+    gemm(q.view(), Xv, {Y.data(), batch, n}, exec);
+    gemm(q.view(), {Xq.data(), batch, n}, {Yq.data(), batch, n}, exec);
+    dense_gemm({Wf.data(), n, n}, Xv, {Yf.data(), batch, n}, exec);
+    std::printf("| %d | %s | %s | %.2f %% | %.2f %% | %.2f %% |\n", Bits, Bits <= 4 ? "k-means" : "RTN",
+                activations == 0 ? "iid Gaussian" : activations == 1 ? "log-normal scales" : "+ 6 outlier channels", 100 * relative_error(Y8, Y),
+                100 * relative_error(Yq, Y), 100 * relative_error(Y, Yf));
+}
+
+}  // namespace
+
+// Not run by default (tag [.]): prints the measurements of docs/DESIGN.md §7.2.
+TEST_CASE("int8 path: relative output error on random 4096x4096 layers", "[.][int8-error]") {
+    rng_t rng(2024);
+    const thread_executor exec(2);
+    std::printf("4096x4096, Gaussian weights, batch 8: ||y_int8 - y_exact|| / ||y_exact||, the same with only X\n"
+                "quantized (exact gemm of x̂), and the weight quantization's own error (exact vs fp32 weights)\n"
+                "| Bits | LUT | activations | int8 vs exact | X alone | exact vs fp32 |\n|---|---|---|---|---|---|\n");
+    for (int activations : {0, 1, 2}) {
+        measure_layer<3>(rng, 4096, 8, activations, exec);
+        measure_layer<4>(rng, 4096, 8, activations, exec);
+        measure_layer<8>(rng, 4096, 8, activations, exec);
     }
 }

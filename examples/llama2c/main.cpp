@@ -1,9 +1,9 @@
 // llama2c — run a llama2.c model through sqllm's linear-layer interface:
 // perplexity over a token file, or story generation from a prompt.
 //
-//   llama2c perplexity <model> <tokens.u16> [--max-tokens N]
+//   llama2c perplexity <model> <tokens.u16> [--max-tokens N] [--int8]
 //   llama2c generate <model> <tokenizer.bin> [--prompt TEXT] [--steps N]
-//                    [--temperature T] [--seed S]
+//                    [--temperature T] [--seed S] [--int8]
 //   llama2c calibrate <model> <tokens.u16> <out.safetensors>
 //   llama2c export-hf <model.bin> <out_dir> [--dtype f32|bf16|f16] [--shards N]
 //                     [--fisher IN.safetensors]
@@ -29,17 +29,20 @@
 #include "llama2c_tokenizer.hpp"
 #include "model.hpp"
 #include "perplexity.hpp"
+#include "quantized_linear.hpp"
 
 namespace {
 
 constexpr const char* usage_text =
     "usage:\n"
-    "  llama2c perplexity <model> <tokens.u16> [--max-tokens N]\n"
+    "  llama2c perplexity <model> <tokens.u16> [--max-tokens N] [--int8]\n"
     "      perplexity of the model over a file of uint16 tokens (stories starting with BOS = 1),\n"
     "      windows of <= 257 tokens from an empty context; N > 0 stops after N predicted tokens\n"
-    "  llama2c generate <model> <tokenizer.bin> [--prompt TEXT] [--steps N] [--temperature T] [--seed S]\n"
+    "  llama2c generate <model> <tokenizer.bin> [--prompt TEXT] [--steps N] [--temperature T] [--seed S] [--int8]\n"
     "      continue TEXT (default \"Once upon a time\") by up to N tokens (default 200);\n"
     "      T = 0 (default) is greedy, T > 0 samples from softmax(logits / T) seeded by S (default 42)\n"
+    "  --int8: the quantized layers run sqllm's approximate int8 path (gemv_int8/gemm_int8: activations\n"
+    "      and LUTs in int8, integer dot products) instead of the exact fp32 kernels\n"
     "  llama2c calibrate <model> <tokens.u16> <out.safetensors>\n"
     "      per linear layer, the sum over all tokens of each input channel's x^2: forward-only\n"
     "      sensitivities for sqllm-quantize --sensitivity (instead of Fisher information); named like\n"
@@ -62,12 +65,18 @@ struct arguments {
     std::vector<std::string> positional;
     std::map<std::string, std::string> options;
 
-    /// Parses argv[first, argc); options must be among `known`.
-    arguments(int argc, char** argv, int first, const std::vector<std::string>& known) {
+    /// Parses argv[first, argc); options must be among `known` (`--name
+    /// value`) or `flags` (`--name`, stored with the value "1").
+    arguments(int argc, char** argv, int first, const std::vector<std::string>& known,
+              const std::vector<std::string>& flags = {}) {
         for (int i = first; i < argc; ++i) {
             const std::string a = argv[i];
             if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
                 const std::string name = a.substr(2);
+                if (std::find(flags.begin(), flags.end(), name) != flags.end()) {
+                    options[name] = "1";
+                    continue;
+                }
                 if (std::find(known.begin(), known.end(), name) == known.end())
                     throw usage_error{"unknown option " + a};
                 if (i + 1 >= argc) throw usage_error{"option " + a + " needs a value"};
@@ -103,6 +112,22 @@ struct arguments {
     }
 };
 
+/// With --int8, switches every quantized linear layer of m to the int8 path
+/// (a Hugging Face model's q/k layers, wrapped to undo the RoPE permutation,
+/// stay exact); says how many it switched. A model without one is an error.
+void apply_int8_option(const arguments& args, llama2c::model& m) {
+    if (!args.options.count("int8")) return;
+    std::size_t on = 0, total = 0;
+    for (llama2c::layer& l : m.layers)
+        for (const char* kind : llama2c::linear_kinds()) {
+            ++total;
+            on += llama2c::set_int8(*llama2c::linear_of(l, kind), true);
+        }
+    if (m.classifier) on += llama2c::set_int8(*m.classifier, true);
+    if (on == 0) throw usage_error{"--int8: the model has no quantized linear layer"};
+    std::fprintf(stderr, "int8 path: %zu quantized linear layers (of %zu in the blocks)\n", on, total);
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -111,7 +136,8 @@ int run_perplexity(const arguments& args) {
     if (args.positional.size() != 2) throw usage_error{"perplexity takes <model> <tokens.u16>"};
     const long long max_tokens = args.integer("max-tokens", 0, 0, 1LL << 62);
 
-    const llama2c::model m = llama2c::load_model(args.positional[0]);
+    llama2c::model m = llama2c::load_model(args.positional[0]);
+    apply_int8_option(args, m);
     const auto windows = llama2c::story_windows(llama2c::read_tokens_u16(args.positional[1]));
     // A cache for the longest window, not the model's whole context (an HF
     // config may give 128k positions); evaluate refuses windows beyond it.
@@ -169,7 +195,8 @@ int run_generate(const arguments& args) {
     const double temperature = args.non_negative("temperature", 0.0);
     const long long seed = args.integer("seed", 42, 0, (1LL << 62));
 
-    const llama2c::model m = llama2c::load_model(args.positional[0]);
+    llama2c::model m = llama2c::load_model(args.positional[0]);
+    apply_int8_option(args, m);
     const auto tok = llama2c::read_llama2c_tokenizer(args.positional[1], m.config.vocab_size);
     llama2c::engine e(m);
     std::mt19937_64 rng(static_cast<std::uint64_t>(seed));
@@ -258,11 +285,11 @@ int main(int argc, char** argv) {
     try {
         if (argc < 2) throw usage_error{"missing subcommand"};
         const std::string command = argv[1];
-        if (command == "perplexity") return run_perplexity(arguments(argc, argv, 2, {"max-tokens"}));
+        if (command == "perplexity") return run_perplexity(arguments(argc, argv, 2, {"max-tokens"}, {"int8"}));
         if (command == "calibrate") return run_calibrate(arguments(argc, argv, 2, {}));
         if (command == "export-hf") return run_export_hf(arguments(argc, argv, 2, {"dtype", "shards", "fisher"}));
         if (command == "generate")
-            return run_generate(arguments(argc, argv, 2, {"prompt", "steps", "temperature", "seed"}));
+            return run_generate(arguments(argc, argv, 2, {"prompt", "steps", "temperature", "seed"}, {"int8"}));
         if (command == "--help" || command == "-h" || command == "help") {
             std::fputs(usage_text, stdout);
             return 0;

@@ -6,6 +6,8 @@
 // --layout striped) with an F32 LUT is used in place in the mapped file
 // (sqllm::io::view_quantized: no copy), other striped layers are loaded.
 // Both run the same kernels on the same codes, so they compute the same.
+// set_int8 switches a layer to sqllm's approximate int8 path (gemv_int8,
+// gemm_int8; docs/DESIGN.md §7.2) on the same codes: llama2c --int8.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +19,7 @@
 #include <sqllm/io/quantized_checkpoint.hpp>
 #include <sqllm/io/safetensors.hpp>
 #include <sqllm/kernels/gemm.hpp>
+#include <sqllm/kernels/gemm_int8.hpp>
 #include <sqllm/kernels/gemv.hpp>
 #include <sqllm/matrix/quantized_matrix.hpp>
 #include <sqllm/sparse/csr.hpp>
@@ -48,18 +51,32 @@ public:
     std::size_t rows() const override { return v_.rows(); }
     std::size_t cols() const override { return v_.cols(); }
     void gemv(const float* x, float* y) const override {
-        sqllm::gemv(v_, sqllm::span<const float>(x, cols()), sqllm::span<float>(y, rows()));
+        const sqllm::span<const float> xs(x, cols());
+        const sqllm::span<float> ys(y, rows());
+        if (int8_)
+            sqllm::gemv_int8(v_, xs, ys);  // workspace allocated per call (cols bytes + scales)
+        else
+            sqllm::gemv(v_, xs, ys);
     }
     void gemm(const float* X, std::size_t n, float* Y) const override {
-        sqllm::gemm(v_, sqllm::matrix_view<const float>(X, n, cols()), sqllm::matrix_view<float>(Y, n, rows()));
+        const sqllm::matrix_view<const float> Xv(X, n, cols());
+        const sqllm::matrix_view<float> Yv(Y, n, rows());
+        if (int8_)
+            sqllm::gemm_int8(v_, Xv, Yv);
+        else
+            sqllm::gemm(v_, Xv, Yv);
     }
+    /// Runs the approximate int8 path (activations and LUTs in int8,
+    /// integer dot products) instead of the exact fp32 kernels, or back.
+    void set_int8(bool on) noexcept { int8_ = on; }
+    bool int8() const noexcept { return int8_; }
     /// Codes as packed for the kernels (rows padded to the layout's multiple
     /// of 256 columns), LUTs and the CSR arrays: in memory, or in the mapped
     /// file (the same bytes either way).
     std::size_t storage_bytes() const override { return v_.storage_bytes(); }
     std::string describe() const override {
         const std::size_t nnz = v_.nonzeros();
-        return std::to_string(Bits) + "-bit LUT" + (nnz ? " + CSR" : "");
+        return std::to_string(Bits) + "-bit LUT" + (nnz ? " + CSR" : "") + (int8_ ? " (int8 path)" : "");
     }
     /// True when the arrays are the checkpoint's own bytes (no copy).
     bool in_place() const noexcept { return keep_ != nullptr; }
@@ -68,7 +85,29 @@ private:
     matrix m_;  // empty when in place
     view_type v_;
     std::shared_ptr<const void> keep_;
+    bool int8_ = false;
 };
+
+/// Switches `l` to the int8 path (or back) if it is a quantized_linear;
+/// returns whether it is one.
+inline bool set_int8(linear& l, bool on) {
+    bool found = false;
+    const auto one = [&](auto* q) {
+        if (q) {
+            q->set_int8(on);
+            found = true;
+        }
+    };
+    one(dynamic_cast<quantized_linear<1>*>(&l));
+    one(dynamic_cast<quantized_linear<2>*>(&l));
+    one(dynamic_cast<quantized_linear<3>*>(&l));
+    one(dynamic_cast<quantized_linear<4>*>(&l));
+    one(dynamic_cast<quantized_linear<5>*>(&l));
+    one(dynamic_cast<quantized_linear<6>*>(&l));
+    one(dynamic_cast<quantized_linear<7>*>(&l));
+    one(dynamic_cast<quantized_linear<8>*>(&l));
+    return found;
+}
 
 namespace detail {
 

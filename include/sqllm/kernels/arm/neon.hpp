@@ -194,11 +194,18 @@ SQLLM_FORCE_INLINE vi i8_dot(vi acc, i8w w, i8x x) noexcept {
 #endif
 }
 SQLLM_FORCE_INLINE vf i8_to_float(vi v) noexcept { return vf(vcvtq_f32_s32(v)); }
-/// The low byte of the bits of each of v's first n lanes, stored at p.
-SQLLM_FORCE_INLINE void vstore_low_bytes(std::uint8_t* p, vf v, std::size_t n) noexcept {
-    const uint16x4_t h = vmovn_u32(vreinterpretq_u32_f32(v));
-    const std::uint32_t b = vget_lane_u32(vreinterpret_u32_u8(vmovn_u16(vcombine_u16(h, h))), 0);
-    std::memcpy(p, &b, std::min<std::size_t>(n, 4));
+/// v's bits as words.
+SQLLM_FORCE_INLINE vu vbits(vf v) noexcept { return vu(vreinterpretq_u32_f32(v)); }
+/// Four slots' bytes of the first n lanes (byte i of lane j: slot i), stored
+/// at p[L·i + j]: the decoded tile in column order (driver/int8.inl). One TBL
+/// transposes the 4 × 4 bytes.
+SQLLM_FORCE_INLINE void store_slots4(std::uint8_t* p, std::size_t L, vu v, std::size_t n) noexcept {
+    static constexpr std::uint8_t by_slot[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+    const uint32x4_t b = vreinterpretq_u32_u8(vqtbl1q_u8(vreinterpretq_u8_u32(v), vld1q_u8(by_slot)));
+    const std::uint32_t s[4] = {vgetq_lane_u32(b, 0), vgetq_lane_u32(b, 1), vgetq_lane_u32(b, 2),
+                                vgetq_lane_u32(b, 3)};
+    n = std::min<std::size_t>(n, 4);
+    for (std::size_t i = 0; i < 4; ++i) std::memcpy(p + L * i, &s[i], n);
 }
 
 }  // namespace impl_neon

@@ -7,8 +7,8 @@
 // batch vector and block of 256 padded columns, x8 = round(x / d) in
 // [-127, 127] with d = max|x| / 127, in column order, zeros past cols. Per
 // row, the LUT becomes lut8[k] = round(lut[k] / s) with s = max|lut| / 127.
-// A tile of rows is decoded (extract, table lookup, narrowing store) to one
-// byte per weight in column order: lut8 + i8_weight_bias, the form the
+// A tile of rows is decoded (extract, table lookup, four slots packed into
+// one word per lane, a byte transpose) to one byte per weight in column order: lut8 + i8_weight_bias, the form the
 // target's i8_dot takes. Then the register tile: per block of 256 columns,
 // exact int32 sums of w8·x8 (biased), converted to float and accumulated as
 // Σ d·sum; at the end y = s·(Σ − bias·Q), Q = Σ_blocks d·Σx8 per vector (the
@@ -52,14 +52,25 @@ SQLLM_FORCE_INLINE float int8_row_table(const Lut* lut, float* out) noexcept {
     return finite ? m / 127.0f : std::numeric_limits<float>::quiet_NaN();
 }
 
+/// Slots T..T+3 of one part to bytes at out: four lookups, packed into one
+/// word per lane (slot T + i in byte i; entries are 0..255) and stored in
+/// column order, rather than four narrowing stores.
+template <int Bits, int T>
+SQLLM_FORCE_INLINE void int8_decode_slots(const vu* v, const table<Bits>& tb, std::uint8_t* out, std::size_t L,
+                                          std::size_t n) noexcept {
+    const vu a = vbits(tb(extract<Bits, T>(v))), b = vbits(tb(extract<Bits, T + 1>(v)));
+    const vu c = vbits(tb(extract<Bits, T + 2>(v))), d = vbits(tb(extract<Bits, T + 3>(v)));
+    store_slots4(out, L, wor(wor(a, wshl<8>(b)), wor(wshl<16>(c), wshl<24>(d))), n);
+}
+
 /// One part of a block to bytes at out (out[L·t + j] = weight byte of lane p0 + j, slot t).
-template <int Bits, int... T>
+template <int Bits, int... G>
 SQLLM_FORCE_INLINE void int8_decode_part(const std::uint32_t* w, std::size_t L, std::size_t n, const table<Bits>& tb,
-                                         std::uint8_t* out, std::integer_sequence<int, T...>) noexcept {
+                                         std::uint8_t* out, std::integer_sequence<int, G...>) noexcept {
     vu v[Bits];
     for (int m = 0; m < Bits; ++m)
         v[m] = n == static_cast<std::size_t>(lanes) ? wload(w + m * L) : wload_n(w + m * L, n);
-    (vstore_low_bytes(out + T * L, tb(extract<Bits, T>(v)), n), ...);
+    (int8_decode_slots<Bits, 4 * G>(v, tb, out + 4 * G * L, L, n), ...);
 }
 
 /// Decodes blocks [block_begin, block_end) of a striped row to weight bytes
@@ -70,14 +81,34 @@ SQLLM_NOINLINE void int8_decode(const std::uint32_t* row, std::size_t cols, cons
     using G = striped_geometry;
     const table<Bits> tb(entries);
     const std::size_t wide = G::wide_blocks(cols);
-    const auto slots = std::make_integer_sequence<int, 32>{};
+    const auto groups = std::make_integer_sequence<int, 8>{};  // of 4 slots
     for (std::size_t k = block_begin; k < block_end; ++k) {
         const std::uint32_t* w = row + k * G::wide_lanes * Bits;
         const std::size_t L = k < wide ? G::wide_lanes : G::narrow_lanes;
         for (std::size_t p = 0; p < L; p += lanes)
-            int8_decode_part<Bits>(w + p, L, std::min<std::size_t>(lanes, L - p), tb, out + p, slots);
+            int8_decode_part<Bits>(w + p, L, std::min<std::size_t>(lanes, L - p), tb, out + p, groups);
         out += L * 32;
     }
+}
+
+/// One i8_step of the R × NB register tile: s[i] += w[i / NB]·x[i % NB].
+/// Fold expressions over constant indices (as striped.inl): with loops,
+/// GCC 12 kept the 16 accumulators in memory.
+template <std::size_t R, std::size_t NB, std::size_t... I>
+SQLLM_FORCE_INLINE void int8_step(vi (&s)[R * NB], const std::uint8_t* const* w, const std::int8_t* const* x,
+                                  std::size_t k, std::index_sequence<I...>) noexcept {
+    i8w wv[R];
+    i8x xv[NB];
+    ((I < R ? (void)(wv[I % R] = i8_load_w(w[I % R] + k)) : (void)0), ...);
+    ((I < NB ? (void)(xv[I % NB] = i8_load_x(x[I % NB] + k)) : (void)0), ...);
+    ((s[I] = i8_dot(s[I], wv[I / NB], xv[I % NB])), ...);
+}
+
+/// acc[i] += float(s[i])·d[i % NB][q]: a block's exact sums, scaled.
+template <std::size_t R, std::size_t NB, std::size_t... I>
+SQLLM_FORCE_INLINE void int8_scale(const vi (&s)[R * NB], const float* const* d, std::size_t q, vf (&acc)[R * NB],
+                                   std::index_sequence<I...>) noexcept {
+    ((acc[I] = vfma(i8_to_float(s[I]), vset1(d[I % NB][q]), acc[I])), ...);
 }
 
 /// part[r·NB + b] = Σ_q d[b][q]·Σ_{c < 256} w[r][256q + c]·x[b][256q + c]
@@ -86,28 +117,18 @@ SQLLM_NOINLINE void int8_decode(const std::uint32_t* row, std::size_t cols, cons
 template <std::size_t R, int NB>
 SQLLM_FORCE_INLINE void int8_dot_tile(const std::uint8_t* const* w, const std::int8_t* const* x,
                                       const float* const* d, std::size_t nq, float* part) noexcept {
-    vf acc[R][NB];
-    for (std::size_t r = 0; r < R; ++r)
-        for (int b = 0; b < NB; ++b) acc[r][b] = vzero();
+    constexpr std::size_t N = R * static_cast<std::size_t>(NB);
+    const auto tile = std::make_index_sequence<N>{};
+    vf acc[N];
+    for (std::size_t i = 0; i < N; ++i) acc[i] = vzero();
     for (std::size_t q = 0; q < nq; ++q) {
-        vi s[R][NB];
-        for (std::size_t r = 0; r < R; ++r)
-            for (int b = 0; b < NB; ++b) s[r][b] = izero();
-        for (std::size_t k = q * 256; k < q * 256 + 256; k += i8_step) {
-            i8w wv[R];
-            for (std::size_t r = 0; r < R; ++r) wv[r] = i8_load_w(w[r] + k);
-            for (int b = 0; b < NB; ++b) {
-                const i8x xv = i8_load_x(x[b] + k);
-                for (std::size_t r = 0; r < R; ++r) s[r][b] = i8_dot(s[r][b], wv[r], xv);
-            }
-        }
-        for (int b = 0; b < NB; ++b) {
-            const vf dv = vset1(d[b][q]);
-            for (std::size_t r = 0; r < R; ++r) acc[r][b] = vfma(i8_to_float(s[r][b]), dv, acc[r][b]);
-        }
+        vi s[N];
+        for (std::size_t i = 0; i < N; ++i) s[i] = izero();
+        for (std::size_t k = q * 256; k < q * 256 + 256; k += i8_step)
+            int8_step<R, NB>(s, w, x, k, tile);
+        int8_scale<R, NB>(s, d, q, acc, tile);
     }
-    for (std::size_t r = 0; r < R; ++r)
-        for (int b = 0; b < NB; ++b) part[r * NB + b] = vsum(acc[r][b]);
+    for (std::size_t i = 0; i < N; ++i) part[i] = vsum(acc[i]);
 }
 
 /// int8_dot_tile for nb <= NB batch vectors (a register tile per count).

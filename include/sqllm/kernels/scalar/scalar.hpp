@@ -100,13 +100,17 @@ SQLLM_FORCE_INLINE vi i8_dot(vi acc, i8w w, i8x x) noexcept {
     return acc;
 }
 SQLLM_FORCE_INLINE vf i8_to_float(vi v) noexcept { return static_cast<float>(v); }
-/// The low byte of the bits of each of v's first n lanes, stored at p.
-SQLLM_FORCE_INLINE void vstore_low_bytes(std::uint8_t* p, vf v, std::size_t n) noexcept {
-    if (n) {
-        std::uint32_t u;
-        std::memcpy(&u, &v, sizeof u);
-        *p = static_cast<std::uint8_t>(u);
-    }
+/// v's bits as a word.
+SQLLM_FORCE_INLINE vu vbits(vf v) noexcept {
+    std::uint32_t u;
+    std::memcpy(&u, &v, sizeof u);
+    return u;
+}
+/// Four slots' bytes of the first n lanes (byte i of lane j: slot i), stored
+/// at p[L·i + j]: the decoded tile in column order (driver/int8.inl).
+SQLLM_FORCE_INLINE void store_slots4(std::uint8_t* p, std::size_t L, vu v, std::size_t n) noexcept {
+    if (n)
+        for (std::size_t i = 0; i < 4; ++i) p[L * i] = static_cast<std::uint8_t>(v >> (8 * i));
 }
 
 }  // namespace impl_scalar

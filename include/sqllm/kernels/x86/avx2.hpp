@@ -184,19 +184,28 @@ SQLLM_FORCE_INLINE vi i8_dot(vi acc, i8w w, const i8x& x) noexcept {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
 SQLLM_FORCE_INLINE vf i8_to_float(vi v) noexcept { return _mm256_cvtepi32_ps(v); }
-/// The low byte of the bits of each of v's first n lanes, stored at p.
-SQLLM_FORCE_INLINE void vstore_low_bytes(std::uint8_t* p, vf v, std::size_t n) noexcept {
-    // Bytes 0, 4, 8, 12 of each 128-bit half to its first dword, then the two dwords together.
-    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
-                                          0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
-    const __m256i b = _mm256_shuffle_epi8(_mm256_castps_si256(v), pick);
-    const __m128i lo = _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
-    if (n == 8) {
+/// v's bits as words.
+SQLLM_FORCE_INLINE vu vbits(vf v) noexcept { return _mm256_castps_si256(v); }
+/// Four slots' bytes of the first n lanes (byte i of lane j: slot i), stored
+/// at p[L·i + j]: the decoded tile in column order (driver/int8.inl).
+SQLLM_FORCE_INLINE void store_slots4(std::uint8_t* p, std::size_t L, vu v, std::size_t n) noexcept {
+    // Per 128-bit half, dword i = slot i of its 4 lanes; then qword i = slot i of all 8.
+    const __m256i by_slot = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,  //
+                                             0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m256i b = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(v, by_slot),
+                                                  _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    if (n == 8 && L == 8) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), b);
+    } else if (n == 8) {
+        const __m128i lo = _mm256_castsi256_si128(b), hi = _mm256_extracti128_si256(b, 1);
         _mm_storel_epi64(reinterpret_cast<__m128i*>(p), lo);
+        _mm_storeh_pi(reinterpret_cast<__m64*>(p + L), _mm_castsi128_ps(lo));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(p + 2 * L), hi);
+        _mm_storeh_pi(reinterpret_cast<__m64*>(p + 3 * L), _mm_castsi128_ps(hi));
     } else {
-        alignas(16) std::uint8_t t[16];
-        _mm_store_si128(reinterpret_cast<__m128i*>(t), lo);
-        std::memcpy(p, t, n);
+        alignas(32) std::uint8_t t[32];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(t), b);
+        for (std::size_t i = 0; i < 4; ++i) std::memcpy(p + L * i, t + 8 * i, n);
     }
 }
 

@@ -196,9 +196,33 @@ SQLLM_FORCE_INLINE i8x i8_load_x(const std::int8_t* p) noexcept { return _mm512_
 /// acc + the products w·x, 4 to a lane, exact (vpdpbusd, AVX512-VNNI: no saturation).
 SQLLM_FORCE_INLINE vi i8_dot(vi acc, i8w w, i8x x) noexcept { return _mm512_dpbusd_epi32(acc, w, x); }
 SQLLM_FORCE_INLINE vf i8_to_float(vi v) noexcept { return _mm512_mask_cvtepi32_ps(_mm512_setzero_ps(), all16, v); }
-/// The low byte of the bits of each of v's first n lanes, stored at p (vpmovdb).
-SQLLM_FORCE_INLINE void vstore_low_bytes(std::uint8_t* p, vf v, std::size_t n) noexcept {
-    _mm512_mask_cvtepi32_storeu_epi8(p, first_lanes(n), _mm512_castps_si512(v));
+/// v's bits as words.
+SQLLM_FORCE_INLINE vu vbits(vf v) noexcept { return _mm512_castps_si512(v); }
+/// vpermb indices that put byte i of lane j (j < L) at byte L·i + j.
+struct slot_bytes {
+    alignas(64) unsigned char at[64];
+};
+constexpr slot_bytes slot_bytes_for(int L) {
+    slot_bytes s{};
+    for (int k = 0; k < 4 * L; ++k) s.at[k] = static_cast<unsigned char>(4 * (k % L) + k / L);
+    return s;
+}
+/// Four slots' bytes of the first n lanes (byte i of lane j: slot i), stored
+/// at p[L·i + j]: the decoded tile in column order (driver/int8.inl). Here
+/// n = L always (16, or 8 for an 8-lane block): one vpermb, one store.
+SQLLM_FORCE_INLINE void store_slots4(std::uint8_t* p, std::size_t L, vu v, std::size_t n) noexcept {
+    static constexpr slot_bytes by16 = slot_bytes_for(16), by8 = slot_bytes_for(8);
+    if (n == 16 && L == 16) {
+        _mm512_storeu_si512(p, _mm512_mask_permutexvar_epi8(v, ~__mmask64{0}, _mm512_load_si512(by16.at), v));
+    } else if (n == 8 && L == 8) {
+        _mm512_mask_storeu_epi8(p, 0xFFFFFFFFu,
+                                _mm512_mask_permutexvar_epi8(v, ~__mmask64{0}, _mm512_load_si512(by8.at), v));
+    } else {  // not reached by the striped geometry; kept general
+        alignas(64) std::uint32_t t[16];
+        _mm512_store_si512(t, v);
+        for (std::size_t i = 0; i < 4; ++i)
+            for (std::size_t j = 0; j < n; ++j) p[L * i + j] = static_cast<std::uint8_t>(t[j] >> (8 * i));
+    }
 }
 
 }  // namespace impl_avx512

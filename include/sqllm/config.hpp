@@ -33,6 +33,18 @@
 #define SQLLM_FORCE_INLINE inline
 #endif
 
+// Unrolls the next loop completely (its trip count a compile-time constant):
+// a register tile, an array of vectors indexed by loop counters, stays in
+// registers only once every index is a constant. GCC does that at -O3 but
+// not at -O2, where the batched tile ran ~3× slower through memory.
+#if defined(__clang__)
+#define SQLLM_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define SQLLM_UNROLL _Pragma("GCC unroll 32")
+#else
+#define SQLLM_UNROLL
+#endif
+
 // Keeps a function out of line: the entry points of a target's kernels are
 // called once per task, and inlining them into every caller only multiplies
 // code (the scalar target, compiled without a region, would be inlined).

@@ -52,13 +52,16 @@ SQLLM_FORCE_INLINE void striped_dot(const std::uint32_t* row0, std::size_t row_w
     constexpr int A = striped_accumulators;
     alignas(64) float tables[R][table_floats<Bits>::value];
     const std::uint32_t* rows[R];
+    SQLLM_UNROLL
     for (int r = 0; r < R; ++r) {
         row_table<Bits>(lut0 + static_cast<std::size_t>(r) * lut_stride, tables[r]);
         rows[r] = row0 + static_cast<std::size_t>(r) * row_words;
     }
     const auto tb = make_tables<Bits>(tables, std::make_index_sequence<R>{});
     vf acc[R][A];
+    SQLLM_UNROLL
     for (int r = 0; r < R; ++r)
+        SQLLM_UNROLL
         for (int a = 0; a < A; ++a)
             acc[r][a] = vzero();
     const std::size_t wide = G::wide_blocks(cols);
@@ -66,22 +69,29 @@ SQLLM_FORCE_INLINE void striped_dot(const std::uint32_t* row0, std::size_t row_w
     const auto slots = std::make_integer_sequence<int, 32>{};
     for (std::size_t k = 0; k < wide; ++k) {
         const std::uint32_t* w[R];
+        SQLLM_UNROLL
         for (int r = 0; r < R; ++r)
             w[r] = rows[r] + k * block_words;
         // Measured on a Sapphire Rapids VM (2 threads, weights from DRAM):
         // 3-bit rows run best prefetching every row 8 KiB ahead, the others
         // prefetching one row of the pair after next (the hardware streamer
-        // fetches its neighbour): 10-30% over the other scheme.
+        // fetches its neighbour): 10-30% over the other scheme. On issue
+        // 15's Xeon VM, every row 2, 4, 8 or 16 KiB ahead, into L1 or L2,
+        // ran within 15 % of this for 2/3/4 bits, no prefetch 1.5-1.8×
+        // slower: what matters is prefetching, not the distance.
         if constexpr (R == 2 && Bits != 3) {  // (for a repeated row, a harmless extra prefetch)
             prefetch_lines(reinterpret_cast<std::uintptr_t>(w[0]) + 4 * row_words * sizeof(std::uint32_t), Bits);
         } else {
+            SQLLM_UNROLL
             for (int r = 0; r < R; ++r)
                 prefetch_lines(reinterpret_cast<std::uintptr_t>(w[r]) + stream_prefetch_bytes, Bits);
         }
         const float* x = xs.at(k * G::wide_cols);
         for (std::size_t p = 0; p < G::wide_lanes; p += lanes) {
             vu v[R][Bits];
+            SQLLM_UNROLL
             for (int r = 0; r < R; ++r)
+                SQLLM_UNROLL
                 for (int m = 0; m < Bits; ++m)
                     v[r][m] = wload(w[r] + p + m * G::wide_lanes);
             striped_slots<Bits>(v, tb.data(), x + p, G::wide_lanes, acc, slots);
@@ -92,14 +102,18 @@ SQLLM_FORCE_INLINE void striped_dot(const std::uint32_t* row0, std::size_t row_w
         for (std::size_t p = 0; p < G::narrow_lanes; p += lanes) {
             const std::size_t n = std::min<std::size_t>(lanes, G::narrow_lanes - p);
             vu v[R][Bits];
+            SQLLM_UNROLL
             for (int r = 0; r < R; ++r)
+                SQLLM_UNROLL
                 for (int m = 0; m < Bits; ++m)
                     v[r][m] = wload_n(rows[r] + wide * block_words + p + m * G::narrow_lanes, n);
             striped_slots_n<Bits>(v, tb.data(), x + p, G::narrow_lanes, n, acc, slots);
         }
     }
+    SQLLM_UNROLL
     for (int r = 0; r < R; ++r) {
         vf s = acc[r][0];
+        SQLLM_UNROLL
         for (int a = 1; a < A; ++a)
             s = vadd(s, acc[r][a]);
         out[r] = vsum(s);
@@ -130,6 +144,7 @@ template <int Bits, int... T>
 SQLLM_FORCE_INLINE void striped_decode_part(const std::uint32_t* w, std::size_t L, std::size_t n, const table<Bits>& tb,
                                             float* out, std::integer_sequence<int, T...>) noexcept {
     vu v[Bits];
+    SQLLM_UNROLL
     for (int m = 0; m < Bits; ++m)
         v[m] = n == static_cast<std::size_t>(lanes) ? wload(w + m * L) : wload_n(w + m * L, n);
     if (n == static_cast<std::size_t>(lanes))
@@ -161,10 +176,10 @@ SQLLM_NOINLINE void striped_decode(const std::uint32_t* row, std::size_t cols, c
 }
 
 /// Y(n, r) = dense row r · X(n, :) for r in [b, e) and every batch vector n.
-/// Loop order: column chunks of 1024 (the chunk of X, at most 64 × 4 KiB,
-/// stays in L2 for the whole row block), then tiles of 4 rows decoded to fp32
-/// once (16 KiB, L1), then groups of up to 4 batch vectors through the
-/// register tile (tile.inl).
+/// Loop order: tiles of 4 rows; per tile, chunks of 1024 columns decoded to
+/// fp32 (16 KiB, L1), each run through the register tile for every group of
+/// 4 batch vectors into accumulators that stay vectors until the row ends
+/// (tile.inl: tile_accumulators); batches over 64 vectors in slices of 64.
 template <int Bits, class Lut>
 void striped_gemm_rows(const std::uint32_t* words, const Lut* lut, std::size_t cols, matrix_view<const float> X,
                        matrix_view<float> Y, std::size_t b, std::size_t e) noexcept {
@@ -172,27 +187,33 @@ void striped_gemm_rows(const std::uint32_t* words, const Lut* lut, std::size_t c
     constexpr std::size_t R = 4, chunk_blocks = 2;
     constexpr int K = 1 << Bits;
     alignas(64) float buf[R][chunk_blocks * G::wide_cols];
+    tile_accumulators<R> acc;
     const std::size_t wpr = striped_layout<Bits>::words_per_row(cols), padded = G::padded_cols(cols);
     const std::size_t blocks = G::wide_blocks(cols) + (G::has_narrow_block(cols) ? 1 : 0);
-    for (std::size_t kb = 0; kb < blocks; kb += chunk_blocks) {
-        const std::size_t ke = std::min(blocks, kb + chunk_blocks);
-        const std::size_t c0 = kb * G::wide_cols;  // the narrow block, if any, is last: it starts there too
-        const std::size_t n = std::min(cols, std::min(padded, ke * G::wide_cols)) - c0;
-        for (std::size_t r0 = b; r0 < e; r0 += R) {
-            const std::size_t nr = std::min(R, e - r0);
-            for (std::size_t i = 0; i < nr; ++i) {
-                // The next tile's codes for this chunk: rows are far apart
-                // in memory here, so the hardware prefetcher misses them.
-                if (r0 + R + i < e)
-                    prefetch_lines(
-                        reinterpret_cast<std::uintptr_t>(words + (r0 + R + i) * wpr + kb * G::wide_lanes * Bits),
-                        static_cast<int>((ke - kb) * Bits));
-                striped_decode<Bits>(words + (r0 + i) * wpr, cols, lut + (r0 + i) * K, kb, ke, buf[i]);
+    for (std::size_t r0 = b; r0 < e; r0 += R) {
+        const std::size_t nr = std::min(R, e - r0);
+        const float* wp[R];
+        for (std::size_t i = 0; i < R; ++i) wp[i] = buf[std::min(i, nr - 1)];  // short tile: repeat a row
+        for (std::size_t b0 = 0; b0 < X.rows(); b0 += tile_batch_slice) {
+            const std::size_t nb = std::min(tile_batch_slice, X.rows() - b0);
+            acc.clear(nb);
+            for (std::size_t kb = 0; kb < blocks; kb += chunk_blocks) {
+                const std::size_t ke = std::min(blocks, kb + chunk_blocks);
+                const std::size_t c0 = kb * G::wide_cols;  // the narrow block, if any, is last: it starts there too
+                const std::size_t n = std::min(cols, std::min(padded, ke * G::wide_cols)) - c0;
+                for (std::size_t i = 0; i < nr; ++i) {
+                    // The next chunk's codes (or the next tile's first): four
+                    // rows far apart, more streams than the hardware follows well.
+                    const std::size_t nrow = ke < blocks ? r0 + i : r0 + R + i;
+                    if (nrow < e)
+                        prefetch_lines(reinterpret_cast<std::uintptr_t>(words + nrow * wpr +
+                                                                        (ke < blocks ? ke : 0) * G::wide_lanes * Bits),
+                                       static_cast<int>(chunk_blocks * Bits));
+                    striped_decode<Bits>(words + (r0 + i) * wpr, cols, lut + (r0 + i) * K, kb, ke, buf[i]);
+                }
+                acc.add(wp, X, b0, nb, c0, n);
             }
-            const float* wp[R];
-            for (std::size_t i = 0; i < R; ++i)
-                wp[i] = buf[std::min(i, nr - 1)];  // short tile: repeat a row
-            tile_rows<R>(wp, nr, X, Y, r0, c0, n, kb == 0);
+            acc.store(Y, r0, nr, b0, nb);
         }
     }
 }

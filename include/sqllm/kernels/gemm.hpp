@@ -7,12 +7,26 @@
 
 #include <cstddef>
 #include <type_traits>
+#include <vector>
 
 #include "../config.hpp"
 #include "gemv.hpp"
 
 SQLLM_NAMESPACE_BEGIN
 namespace detail {
+
+/// X packed by column into `data` (packed_batch).
+inline packed_batch pack_batch(matrix_view<const float> X, std::vector<float>& data) {
+    constexpr std::size_t G = packed_batch::group;
+    const std::size_t groups = (X.rows() + G - 1) / G;
+    data.assign(checked_mul(checked_mul(groups, X.cols(), "packed batch"), G, "packed batch"), 0.0f);
+    for (std::size_t b = 0; b < X.rows(); ++b) {
+        float* out = data.data() + (b / G) * X.cols() * G + b % G;
+        const float* x = X.row(b);
+        for (std::size_t c = 0; c < X.cols(); ++c) out[c * G] = x[c];
+    }
+    return {data.data(), X.cols(), X.rows()};
+}
 
 /// Y = W·X in fp32, then `finish` (if any) on each block of rows, as gemv_on.
 template <class Tag, int Bits, class Lut, class Sparse, class Layout, class Executor>
@@ -23,6 +37,13 @@ void gemm_on(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix
     using S = sparse_format_traits<Sparse>;
     using K = layout_kernels<Layout>;
     const std::size_t tasks = row_tasks(W.rows(), W.cols(), exec.concurrency());
+    // Sparse terms read X by column: packed once so that each reads one line
+    // for 8 vectors (allocated per call: cols · 8 floats per 8 vectors).
+    std::vector<float> packed_data;
+    packed_batch packed;
+    if constexpr (S::row_fused && has_packed_gemm<Sparse>::value) {
+        if (W.nonzeros() != 0) packed = pack_batch(X, packed_data);
+    }
     parallel_blocks(
         exec, W.rows(), tasks,
         [&](std::size_t b, std::size_t e) {
@@ -38,6 +59,9 @@ void gemm_on(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix
                 // its column chunks still summed in order.
                 for_each_slice(b, e, sparse_slice_rows, W.nonzeros() == 0, [&](std::size_t sb, std::size_t se) {
                     dense(sb, se);
+                    if constexpr (has_packed_gemm<Sparse>::value) {
+                        if (packed.data) return S::gemm_rows_packed(W.sparse(), packed, Y, sb, se);
+                    }
                     S::gemm_rows(W.sparse(), X, Y, sb, se);
                 });
                 if (finish) (*finish)(b, e);

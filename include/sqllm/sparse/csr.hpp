@@ -72,6 +72,10 @@ struct sparse_format_traits<csr<Value, Index, Schedule>> {
                           std::size_t e) noexcept {
         detail::csr_gemm_rows(s, X, Y, b, e);
     }
+    static void gemm_rows_packed(const view& s, const packed_batch& X, matrix_view<float> Y, std::size_t b,
+                                 std::size_t e) noexcept {
+        detail::csr_gemm_rows_packed(s, X, Y, b, e);
+    }
     template <class Executor>
     static void gemv_split(const view& s, const float* x, float* y, const Executor& exec) {
         detail::csr_gemv_split(s, x, y, exec);

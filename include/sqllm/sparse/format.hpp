@@ -25,6 +25,11 @@
 //                                                    matrix_view<float> Y, const Executor&);
 //       (y, Y are accumulated into: y[r] += Σ v·x[c]; both pairs must exist,
 //        row_fused picks which the kernels call)
+//   optional: static void gemm_rows_packed(const view&, const packed_batch& X, matrix_view<float> Y,
+//                                          size_t b, size_t e) noexcept;
+//       gemm_rows from X packed by column (packed_batch below): a format
+//       whose entries each read one column of X for every vector provides it
+//       (csr), and gemm then packs X once per call
 //   static storage build(const std::vector<sparse_row_entries>& rows, size_t cols);
 //       from quantize(): per row, the (column, value) pairs kept exactly
 //   static storage from_reference(const reference_csr& s, size_t rows, size_t cols);
@@ -44,11 +49,18 @@
 #include "../config.hpp"
 #include "../core/abi_std.hpp"
 #include "csr_arrays.hpp"
+#include "packed_batch.hpp"
 
 SQLLM_NAMESPACE_BEGIN
 
 template <class Format>
 struct sparse_format_traits;  // undefined: not a sparse format
+
+/// True if sparse_format_traits<F> has gemm_rows_packed.
+template <class F, class = void>
+struct has_packed_gemm : std::false_type {};
+template <class F>
+struct has_packed_gemm<F, decltype(void(&sparse_format_traits<F>::gemm_rows_packed))> : std::true_type {};
 
 /// The entries of one row kept exactly: (column, value), columns increasing.
 using sparse_row_entries = detail::vector<std::pair<std::uint32_t, float>>;

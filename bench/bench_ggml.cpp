@@ -12,6 +12,7 @@
 //   fp32/sqllm/<rows>x<cols>/batch:B/threads:T             sqllm::dense_gemv/gemm
 //   ggml/<type>[-repacked]/<rows>x<cols>/batch:B/threads:T ggml_mul_mat
 //   lut/<bits>bit/<lut>/<sparse>/<rows>x<cols>/batch:B/threads:T   sqllm::gemv/gemm
+//   int8/<bits>bit/<lut>/<sparse>/<rows>x<cols>/batch:B/threads:T  sqllm::gemv_int8/gemm_int8
 // and report weight_bytes (per multiply), bits_per_weight and GBps; the label
 // is the target each ran on (sqllm's kernel_target, or ggml's type and buffer).
 // ggml's types use its repacked ("extra") CPU buffer type wherever ggml
@@ -26,6 +27,7 @@
 #include <ggml-backend.h>
 #include <ggml-cpu.h>
 #include <ggml.h>
+#include <sqllm/kernels/gemm_int8.hpp>
 #include <sqllm/sqllm.hpp>
 
 #include <cstdlib>
@@ -340,6 +342,39 @@ void add(const std::string& name, F f) {
     benchmark::RegisterBenchmark(name.c_str(), f)->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
+/// The approximate int8 path (sqllm::gemm_int8, gemv_int8) on the same matrices, in a caller workspace.
+template <int Bits, class Lut, class Sparse>
+void int8_bench(benchmark::State& state, shape s, std::size_t batch, std::size_t threads) {
+    using M = sqllm::quantized_matrix<Bits, Lut, Sparse, sqllm::default_layout<Bits>>;
+    const M& m = cached<M>(std::to_string(Bits) + lut_name<Lut>() + sparse_name<Sparse>() + shape_name(s),
+                           [&] { return make_lut<Bits, Lut, Sparse>(s); });
+    const auto W = m.view();
+    const auto X = random_floats(batch * s.cols, 2);
+    std::vector<float> Y(batch * s.rows);
+    std::vector<unsigned char> ws(sqllm::gemm_int8_workspace_bytes(W, batch));
+    const sqllm::target_id t = sqllm::kernel_target(W);
+    for (auto _ : state) {
+        state.PauseTiming();
+        evict_matrix(W);
+        state.ResumeTiming();
+        if (batch == 1)
+            sqllm::gemv_int8(t, W, sqllm::span<const float>(X), sqllm::span<float>(Y), sqllm::span<unsigned char>(ws),
+                             executor(threads));
+        else
+            sqllm::gemm_int8(t, W, {X.data(), batch, s.cols}, {Y.data(), batch, s.rows},
+                             sqllm::span<unsigned char>(ws), executor(threads));
+        benchmark::DoNotOptimize(Y.data());
+        benchmark::ClobberMemory();
+    }
+    report(state, m.storage_bytes(), static_cast<double>(s.rows * s.cols), sqllm::to_string(t) + " int8");
+}
+
+template <int Bits, class Lut, class Sparse>
+void register_int8(shape s, std::size_t b, std::size_t t) {
+    add("int8/" + std::to_string(Bits) + "bit/" + lut_name<Lut>() + "/" + sparse_name<Sparse>() + suffix(s, b, t),
+        [=](benchmark::State& st) { int8_bench<Bits, Lut, Sparse>(st, s, b, t); });
+}
+
 template <int Bits, class Lut, class Sparse>
 void register_lut(shape s, std::size_t b, std::size_t t) {
     add("lut/" + std::to_string(Bits) + "bit/" + lut_name<Lut>() + "/" + sparse_name<Sparse>() + suffix(s, b, t),
@@ -376,6 +411,11 @@ void register_all() {
                 register_lut<3, sqllm::bfloat16, sqllm::csr<>>(s, b, t);
                 register_lut<4, sqllm::bfloat16, sqllm::no_sparse>(s, b, t);
                 register_lut<4, sqllm::bfloat16, sqllm::csr<>>(s, b, t);
+                register_int8<2, float, sqllm::no_sparse>(s, b, t);
+                register_int8<3, float, sqllm::no_sparse>(s, b, t);
+                register_int8<4, float, sqllm::no_sparse>(s, b, t);
+                register_int8<3, sqllm::half, sqllm::csr<>>(s, b, t);
+                register_int8<4, sqllm::half, sqllm::csr<>>(s, b, t);
             }
 }
 

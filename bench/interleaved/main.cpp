@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -75,8 +76,6 @@ int main(int argc, char** argv) {
 
     std::mt19937 rng(2);
     std::normal_distribution<float> d;
-    std::vector<float> X(8 * cols), Y(8 * rows);
-    for (auto& v : X) v = d(rng);
     const std::size_t fp32_bytes = rows * cols * sizeof(float);
     const std::size_t fp32_copies = rotation ? rotation / fp32_bytes + 1 : 1;
     std::vector<std::vector<float>> W(fp32_copies, std::vector<float>(rows * cols));
@@ -93,11 +92,29 @@ int main(int argc, char** argv) {
         int bits, lut;
         bool sparse;
     };
-    const variant variants[] = {{"3bit/fp32/dense", 3, 0, false}, {"3bit/fp16/dense", 3, 1, false},
+    const variant variants[] = {{"2bit/fp32/dense", 2, 0, false}, {"2bit/fp32/csr", 2, 0, true},
+                                {"3bit/fp32/dense", 3, 0, false}, {"3bit/fp16/dense", 3, 1, false},
                                 {"4bit/fp32/dense", 4, 0, false}, {"4bit/fp16/dense", 4, 1, false},
-                                {"3bit/fp32/csr", 3, 0, true},    {"4bit/fp16/csr", 4, 1, true},
+                                {"3bit/fp32/csr", 3, 0, true},    {"3bit/fp16/csr", 3, 1, true},
+                                {"4bit/fp32/csr", 4, 0, true},    {"4bit/fp16/csr", 4, 1, true},
                                 {"8bit/fp32/dense", 8, 0, false}};
-    for (const std::size_t batch : {std::size_t{1}, std::size_t{8}}) {
+    // SQLLM_INTERLEAVED_ONLY=<substring> keeps the variants whose name has it;
+    // SQLLM_INTERLEAVED_BATCHES=1,8,32 (default 1,8).
+    const char* only = std::getenv("SQLLM_INTERLEAVED_ONLY");
+    std::vector<std::size_t> batches;
+    {
+        const char* b = std::getenv("SQLLM_INTERLEAVED_BATCHES");
+        std::string list = b && *b ? b : "1,8";
+        for (std::size_t p = 0; p <= list.size();) {
+            const std::size_t q = std::min(list.find(',', p), list.size());
+            batches.push_back(std::stoul(list.substr(p, q - p)));
+            p = q + 1;
+        }
+    }
+    const std::size_t max_batch = *std::max_element(batches.begin(), batches.end());
+    std::vector<float> X(max_batch * cols), Y(max_batch * rows);
+    for (auto& v : X) v = d(rng);
+    for (const std::size_t batch : batches) {
         samples f;
         std::size_t i = 0;
         for (int r = 0; r < rounds; ++r)
@@ -107,6 +124,7 @@ int main(int argc, char** argv) {
         const double fp32_ratio = median(f.ratio);
         std::printf("| fp32 yardstick | %zu | %.1f | %.1f | %.3f | |\n", batch, median(f.a), median(f.b), fp32_ratio);
         for (const variant& v : variants) {
+            if (only && !std::strstr(v.name, only)) continue;
             samples s;
             for (int r = 0; r < rounds; ++r) {
                 const std::size_t bytes = rows * cols * static_cast<std::size_t>(v.bits) / 8;

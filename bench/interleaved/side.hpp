@@ -10,7 +10,7 @@
 
 struct side_api {
     const char* target;  ///< the target the build's kernels pick on this CPU
-    /// `copies` copies of a random rows × cols striped matrix (3, 4 or 8 bits;
+    /// `copies` copies of a random rows × cols striped matrix (2, 3, 4 or 8 bits;
     /// lut 0: fp32, 1: fp16; with or without a 0.45 % CSR part).
     void* (*make)(int bits, int lut, bool sparse, std::size_t rows, std::size_t cols, std::size_t copies);
     void (*destroy)(void* m);

@@ -70,6 +70,7 @@ struct matrix final : any_matrix {
 
 template <class Lut, class Sparse>
 any_matrix* make_bits(int bits, std::size_t r, std::size_t c, std::size_t n) {
+    if (bits == 2) return new matrix<2, Lut, Sparse>(r, c, n);
     if (bits == 3) return new matrix<3, Lut, Sparse>(r, c, n);
     if (bits == 8) return new matrix<8, Lut, Sparse>(r, c, n);
     return new matrix<4, Lut, Sparse>(r, c, n);

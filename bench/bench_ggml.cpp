@@ -366,7 +366,7 @@ void int8_bench(benchmark::State& state, shape s, std::size_t batch, std::size_t
         benchmark::DoNotOptimize(Y.data());
         benchmark::ClobberMemory();
     }
-    report(state, m.storage_bytes(), static_cast<double>(s.rows * s.cols), sqllm::to_string(t) + " int8");
+    report(state, m.storage_bytes(), static_cast<double>(s.rows * s.cols), std::string(sqllm::to_string(t)) + " int8");
 }
 
 template <int Bits, class Lut, class Sparse>

@@ -27,7 +27,7 @@ t0=$SECONDS
 echo "::: configure $build (cmake/toolchain-aarch64-linux-gnu.cmake, Release, tests only)"
 cmake -S . -B "$build" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/toolchain-aarch64-linux-gnu.cmake" \
   -DCMAKE_BUILD_TYPE=Release -DSQLLM_BUILD_TESTS=ON -DSQLLM_BUILD_TOOLS=OFF -DSQLLM_BUILD_EXAMPLES=OFF \
-  -DSQLLM_BUILD_BENCH=OFF -DSQLLM_INSTALL=OFF >/dev/null
+  -DSQLLM_BUILD_BENCH=OFF -DSQLLM_INSTALL=OFF -DSQLLM_TEST_KERNEL_BITS="${SQLLM_TEST_KERNEL_BITS:-1;2;3;4;5;6;7;8}" >/dev/null
 echo "::: build sqllm_tests for aarch64"
 cmake --build "$build" --target sqllm_tests
 t1=$SECONDS

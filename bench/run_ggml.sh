@@ -22,7 +22,7 @@ cmake -S . -B build-ggml -G Ninja -DCMAKE_BUILD_TYPE=Release -DSQLLM_BUILD_BENCH
 cmake --build build-ggml --target bench_ggml
 mkdir -p bench/results
 ./build-ggml/bench/bench_ggml --benchmark_enable_random_interleaving=true --benchmark_repetitions="$reps" \
-  --benchmark_min_time=0.05 --benchmark_report_aggregates_only=true \
+  --benchmark_min_time=0.1 --benchmark_report_aggregates_only=true \
   --benchmark_out=bench/results/ggml.json --benchmark_out_format=json >/dev/null
 python3 bench/ggml_report.py bench/results/ggml.json --ggml "$prefix" > bench/results/ggml.md
 cat bench/results/ggml.md

@@ -80,6 +80,8 @@ void gemm_on(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix
 
 /// Y = W·X on target t (see gemv(target_id, ...) for the errors). X is
 /// N × cols (one activation vector per row), Y is N × rows, overwritten.
+/// A csr sparse part with entries makes the call copy X once, packed by
+/// column for its terms (sparse/packed_batch.hpp): an allocation of X's size.
 template <int Bits, class Lut, class Sparse, class Layout, class Executor = sequential_executor>
 void gemm(target_id t, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix_view<const float> X,
           matrix_view<float> Y, const Executor& exec = {}) {

@@ -4,9 +4,10 @@
 // dense rows through the chosen target's driver for the matrix's layout
 // (kernels/layout_kernels.hpp) and, for row-fused sparse formats, its rows'
 // sparse terms, slice by slice of 16 rows (row_blocks.hpp: sparse_slice_rows);
-// formats that split their own work run after all tasks (sparse/format.hpp). The target is chosen once per call, at the one
-// dispatch point (target/dispatch.hpp): the best one this CPU runs that has a
-// kernel for the layout, or the one the caller forces.
+// formats that split their own work run after all tasks (sparse/format.hpp).
+// The target is chosen once per call, at the one dispatch point
+// (target/dispatch.hpp): the best one this CPU runs that has a kernel for the
+// layout, or the one the caller forces.
 #pragma once
 
 #include <cstddef>

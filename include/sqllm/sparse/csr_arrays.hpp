@@ -154,42 +154,45 @@ void csr_gemv_rows(const csr_view<Value, Index>& s, const float* x, float* y, st
     }
 }
 
+/// Rows [row_begin, row_end) of a batched multiply for a group of nb <= 8
+/// vectors: per row, four partial sums per vector, entry i in sum (i - i0)
+/// mod 4 (csr_gemv_rows's order and bits), add_term(c, v, part) adding
+/// v·X(j, c) into part[j] for the group's vectors, then y[j][r] += the sums.
+template <class Value, class Index, class AddTerm>
+void csr_group_rows(const csr_view<Value, Index>& s, float* const* y, std::size_t nb, std::size_t row_begin,
+                    std::size_t row_end, AddTerm add_term) noexcept {
+    for (std::size_t r = row_begin; r < row_end; ++r) {
+        const auto i0 = static_cast<std::size_t>(s.row_ptr[r]), i1 = static_cast<std::size_t>(s.row_ptr[r + 1]);
+        if (i0 == i1) continue;
+        float part[4][packed_batch::group] = {};
+        for (std::size_t i = i0; i < i1; ++i)
+            add_term(static_cast<std::size_t>(s.col_idx[i]), lut_value_traits<Value>::to_float(s.values[i]),
+                     part[(i - i0) % 4]);
+        for (std::size_t j = 0; j < nb; ++j) y[j][r] += (part[0][j] + part[1][j]) + (part[2][j] + part[3][j]);
+    }
+}
+
 /// Y(b, r) += Σ v·X(b, c) for every batch vector b and r in [row_begin, row_end),
-/// with csr_gemv_rows's four partial sums (its bits per vector). Each entry
-/// is read once for up to 8 vectors, where a loop per vector would reread
-/// the entries.
+/// csr_gemv_rows's bits per vector, each entry read once for up to 8 vectors.
 template <class Value, class Index>
 void csr_gemm_rows(const csr_view<Value, Index>& s, matrix_view<const float> X, matrix_view<float> Y,
                    std::size_t row_begin, std::size_t row_end) noexcept {
     if (s.row_ptr.empty()) return;
     csr_prefetch_rows(s, row_end, std::min(row_end + (row_end - row_begin), s.row_ptr.size() - 1));
-    constexpr std::size_t G = 8;
+    constexpr std::size_t G = packed_batch::group;
     for (std::size_t b0 = 0; b0 < X.rows(); b0 += G) {
         const std::size_t nb = std::min(G, X.rows() - b0);
-        if (nb == 1) {
-            csr_gemv_rows(s, X.row(b0), Y.row(b0), row_begin, row_end);
-            continue;
-        }
-        const float* x[G];
-        for (std::size_t j = 0; j < nb; ++j) x[j] = X.row(b0 + j);
-        for (std::size_t r = row_begin; r < row_end; ++r) {
-            const auto i0 = static_cast<std::size_t>(s.row_ptr[r]), i1 = static_cast<std::size_t>(s.row_ptr[r + 1]);
-            if (i0 == i1) continue;
-            float part[4][G] = {};
-            for (std::size_t i = i0; i < i1; ++i) {
-                const float v = lut_value_traits<Value>::to_float(s.values[i]);
-                const auto c = static_cast<std::size_t>(s.col_idx[i]);
-                float* p = part[(i - i0) % 4];
-                for (std::size_t j = 0; j < nb; ++j) p[j] += v * x[j][c];
-            }
-            for (std::size_t j = 0; j < nb; ++j)
-                Y.row(b0 + j)[r] += (part[0][j] + part[1][j]) + (part[2][j] + part[3][j]);
-        }
+        const float* x[G] = {};
+        float* y[G] = {};
+        for (std::size_t j = 0; j < nb; ++j) x[j] = X.row(b0 + j), y[j] = Y.row(b0 + j);
+        csr_group_rows(s, y, nb, row_begin, row_end, [&](std::size_t c, float v, float* part) {
+            for (std::size_t j = 0; j < nb; ++j) part[j] += v * x[j][c];
+        });
     }
 }
 
-/// csr_gemm_rows from X packed by column: the same sums in the same order
-/// (csr_gemv_rows's bits per vector), each entry reading one line of X.
+/// csr_gemm_rows from X packed by column (the same sums in the same order):
+/// each entry reads one line of X for 8 vectors.
 template <class Value, class Index>
 void csr_gemm_rows_packed(const csr_view<Value, Index>& s, const packed_batch& X, matrix_view<float> Y,
                           std::size_t row_begin, std::size_t row_end) noexcept {
@@ -198,19 +201,12 @@ void csr_gemm_rows_packed(const csr_view<Value, Index>& s, const packed_batch& X
     constexpr std::size_t G = packed_batch::group;
     for (std::size_t g = 0; g < X.groups(); ++g) {
         const std::size_t nb = std::min(G, X.vectors - g * G);
-        for (std::size_t r = row_begin; r < row_end; ++r) {
-            const auto i0 = static_cast<std::size_t>(s.row_ptr[r]), i1 = static_cast<std::size_t>(s.row_ptr[r + 1]);
-            if (i0 == i1) continue;
-            float part[4][G] = {};
-            for (std::size_t i = i0; i < i1; ++i) {
-                const float v = lut_value_traits<Value>::to_float(s.values[i]);
-                const float* x = X.column(g, static_cast<std::size_t>(s.col_idx[i]));
-                float* p = part[(i - i0) % 4];
-                for (std::size_t j = 0; j < G; ++j) p[j] += v * x[j];  // whole group: vectorizes
-            }
-            for (std::size_t j = 0; j < nb; ++j)
-                Y.row(g * G + j)[r] += (part[0][j] + part[1][j]) + (part[2][j] + part[3][j]);
-        }
+        float* y[G] = {};
+        for (std::size_t j = 0; j < nb; ++j) y[j] = Y.row(g * G + j);
+        csr_group_rows(s, y, nb, row_begin, row_end, [&](std::size_t c, float v, float* part) {
+            const float* x = X.column(g, c);
+            for (std::size_t j = 0; j < G; ++j) part[j] += v * x[j];  // the whole group: vectorizes
+        });
     }
 }
 

@@ -40,12 +40,12 @@
 #include <string>
 #include <vector>
 
+#include "operands.hpp"
 #include "cold.hpp"
 #include "read_bandwidth.hpp"
 
 namespace {
 
-constexpr double sparse_density = 0.0045;  // the paper's 0.05 % + 0.40 %
 
 struct shape {
     std::size_t rows, cols;
@@ -73,13 +73,6 @@ std::vector<shape> env_shapes() {
 
 std::string shape_name(shape s) { return std::to_string(s.rows) + "x" + std::to_string(s.cols); }
 
-std::vector<float> random_floats(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> d(0.0f, scale);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(rng);
-    return v;
-}
 
 const sqllm::thread_pool& executor(std::size_t threads) {
     static std::map<std::size_t, std::unique_ptr<sqllm::thread_pool>> pools;
@@ -240,14 +233,6 @@ void fp32_bench(benchmark::State& state, shape s, std::size_t batch, std::size_t
            sqllm::to_string(sqllm::dense_target()));
 }
 
-template <class Lut>
-const char* lut_name();
-template <>
-const char* lut_name<float>() { return "fp32"; }
-template <>
-const char* lut_name<sqllm::half>() { return "fp16"; }
-template <>
-const char* lut_name<sqllm::bfloat16>() { return "bf16"; }
 
 template <class Sparse>
 std::string sparse_name() {
@@ -258,23 +243,10 @@ template <class Sparse>
 typename sqllm::sparse_format_traits<Sparse>::storage random_sparse(shape) {
     return {};
 }
-// Uniformly spread nonzeros, fp32 values, int32 columns: the reference's CSR.
-sqllm::csr_storage<float, std::int32_t> make_csr(shape s) {
-    std::mt19937_64 rng(7);
-    std::bernoulli_distribution keep(sparse_density);
-    std::normal_distribution<float> d(0.0f, 0.1f);
-    sqllm::csr_storage<float, std::int32_t> out;
-    for (std::size_t r = 0; r < s.rows; ++r) {
-        for (std::size_t c = 0; c < s.cols; ++c)
-            if (keep(rng)) out.push_back(c, d(rng));
-        out.end_row();
-    }
-    return out;
-}
 template <>
 sqllm::csr_storage<float, std::int32_t> random_sparse<sqllm::csr<>>(shape s) {
     return cached<sqllm::csr_storage<float, std::int32_t>>("csr" + shape_name(s), [&] {
-        return std::make_unique<sqllm::csr_storage<float, std::int32_t>>(make_csr(s));
+        return std::make_unique<sqllm::csr_storage<float, std::int32_t>>(random_csr(s.rows, s.cols));
     });
 }
 template <>
@@ -311,7 +283,9 @@ std::unique_ptr<sqllm::quantized_matrix<Bits, Lut, Sparse, sqllm::default_layout
         s.rows, s.cols, std::move(table), std::move(words), random_sparse<Sparse>(s));
 }
 
-template <int Bits, class Lut, class Sparse>
+/// sqllm's exact kernels (gemv, gemm) on the cached matrix or, with Int8,
+/// its approximate int8 path (gemv_int8, gemm_int8) in a caller workspace.
+template <int Bits, class Lut, class Sparse, bool Int8>
 void lut_bench(benchmark::State& state, shape s, std::size_t batch, std::size_t threads) {
     using M = sqllm::quantized_matrix<Bits, Lut, Sparse, sqllm::default_layout<Bits>>;
     const M& m = cached<M>(std::to_string(Bits) + lut_name<Lut>() + sparse_name<Sparse>() + shape_name(s),
@@ -319,18 +293,32 @@ void lut_bench(benchmark::State& state, shape s, std::size_t batch, std::size_t 
     const auto W = m.view();
     const auto X = random_floats(batch * s.cols, 2);
     std::vector<float> Y(batch * s.rows);
+    std::vector<unsigned char> ws(Int8 ? sqllm::gemm_int8_workspace_bytes(W, batch) : 0);
+    const sqllm::target_id t = sqllm::kernel_target(W);
+    const sqllm::span<const float> x(X);
+    const sqllm::span<float> y(Y);
+    const sqllm::matrix_view<const float> Xv(X.data(), batch, s.cols);
+    const sqllm::matrix_view<float> Yv(Y.data(), batch, s.rows);
     for (auto _ : state) {
         state.PauseTiming();
         evict_matrix(W);
         state.ResumeTiming();
-        if (batch == 1)
-            sqllm::gemv(W, sqllm::span<const float>(X), sqllm::span<float>(Y), executor(threads));
-        else
-            sqllm::gemm(W, {X.data(), batch, s.cols}, {Y.data(), batch, s.rows}, executor(threads));
+        if constexpr (Int8) {
+            if (batch == 1)
+                sqllm::gemv_int8(t, W, x, y, sqllm::span<unsigned char>(ws), executor(threads));
+            else
+                sqllm::gemm_int8(t, W, Xv, Yv, sqllm::span<unsigned char>(ws), executor(threads));
+        } else {
+            if (batch == 1)
+                sqllm::gemv(t, W, x, y, executor(threads));
+            else
+                sqllm::gemm(t, W, Xv, Yv, executor(threads));
+        }
         benchmark::DoNotOptimize(Y.data());
         benchmark::ClobberMemory();
     }
-    report(state, m.storage_bytes(), static_cast<double>(s.rows * s.cols), sqllm::to_string(sqllm::kernel_target(W)));
+    report(state, m.storage_bytes(), static_cast<double>(s.rows * s.cols),
+           std::string(sqllm::to_string(t)) + (Int8 ? " int8" : ""));
 }
 
 std::string suffix(shape s, std::size_t b, std::size_t t) {
@@ -342,43 +330,16 @@ void add(const std::string& name, F f) {
     benchmark::RegisterBenchmark(name.c_str(), f)->UseRealTime()->Unit(benchmark::kMicrosecond);
 }
 
-/// The approximate int8 path (sqllm::gemm_int8, gemv_int8) on the same matrices, in a caller workspace.
-template <int Bits, class Lut, class Sparse>
-void int8_bench(benchmark::State& state, shape s, std::size_t batch, std::size_t threads) {
-    using M = sqllm::quantized_matrix<Bits, Lut, Sparse, sqllm::default_layout<Bits>>;
-    const M& m = cached<M>(std::to_string(Bits) + lut_name<Lut>() + sparse_name<Sparse>() + shape_name(s),
-                           [&] { return make_lut<Bits, Lut, Sparse>(s); });
-    const auto W = m.view();
-    const auto X = random_floats(batch * s.cols, 2);
-    std::vector<float> Y(batch * s.rows);
-    std::vector<unsigned char> ws(sqllm::gemm_int8_workspace_bytes(W, batch));
-    const sqllm::target_id t = sqllm::kernel_target(W);
-    for (auto _ : state) {
-        state.PauseTiming();
-        evict_matrix(W);
-        state.ResumeTiming();
-        if (batch == 1)
-            sqllm::gemv_int8(t, W, sqllm::span<const float>(X), sqllm::span<float>(Y), sqllm::span<unsigned char>(ws),
-                             executor(threads));
-        else
-            sqllm::gemm_int8(t, W, {X.data(), batch, s.cols}, {Y.data(), batch, s.rows},
-                             sqllm::span<unsigned char>(ws), executor(threads));
-        benchmark::DoNotOptimize(Y.data());
-        benchmark::ClobberMemory();
-    }
-    report(state, m.storage_bytes(), static_cast<double>(s.rows * s.cols), std::string(sqllm::to_string(t)) + " int8");
+template <int Bits, class Lut, class Sparse, bool Int8 = false>
+void register_lut(shape s, std::size_t b, std::size_t t) {
+    add(std::string(Int8 ? "int8/" : "lut/") + std::to_string(Bits) + "bit/" + lut_name<Lut>() + "/" +
+            sparse_name<Sparse>() + suffix(s, b, t),
+        [=](benchmark::State& st) { lut_bench<Bits, Lut, Sparse, Int8>(st, s, b, t); });
 }
 
 template <int Bits, class Lut, class Sparse>
 void register_int8(shape s, std::size_t b, std::size_t t) {
-    add("int8/" + std::to_string(Bits) + "bit/" + lut_name<Lut>() + "/" + sparse_name<Sparse>() + suffix(s, b, t),
-        [=](benchmark::State& st) { int8_bench<Bits, Lut, Sparse>(st, s, b, t); });
-}
-
-template <int Bits, class Lut, class Sparse>
-void register_lut(shape s, std::size_t b, std::size_t t) {
-    add("lut/" + std::to_string(Bits) + "bit/" + lut_name<Lut>() + "/" + sparse_name<Sparse>() + suffix(s, b, t),
-        [=](benchmark::State& st) { lut_bench<Bits, Lut, Sparse>(st, s, b, t); });
+    register_lut<Bits, Lut, Sparse, true>(s, b, t);
 }
 
 template <int Bits, class Lut>

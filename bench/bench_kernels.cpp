@@ -26,12 +26,12 @@
 #include <string>
 #include <vector>
 
+#include "operands.hpp"
 #include "read_bandwidth.hpp"
 
 namespace {
 
 constexpr std::size_t rotation_bytes = std::size_t{1} << 30;  // the "cold" pool
-constexpr double sparse_density = 0.0045;                     // the paper's 0.05 % + 0.40 %
 
 std::size_t copies_for(std::size_t bytes) { return std::max<std::size_t>(2, (rotation_bytes + bytes - 1) / bytes); }
 
@@ -40,13 +40,6 @@ const sqllm::thread_pool& executor(std::size_t threads) {
     return threads == 1 ? one : two;
 }
 
-std::vector<float> random_floats(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> d(0.0f, scale);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(rng);
-    return v;
-}
 
 // One pool alive at a time: benchmarks of the same matrix are registered
 // next to each other, so each pool is built once.
@@ -113,27 +106,13 @@ template <class Sparse>
 typename sqllm::sparse_format_traits<Sparse>::storage random_sparse(std::size_t, std::size_t, bool) {
     return {};
 }
-// Uniformly spread nonzeros, fp32 values, int32 columns: the reference's CSR.
-template <class Value, class Index>
-sqllm::csr_storage<Value, Index> make_csr(std::size_t rows, std::size_t cols) {
-    std::mt19937_64 rng(7);
-    std::bernoulli_distribution keep(sparse_density);
-    std::normal_distribution<float> d(0.0f, 0.1f);
-    sqllm::csr_storage<Value, Index> s;
-    for (std::size_t r = 0; r < rows; ++r) {
-        for (std::size_t c = 0; c < cols; ++c)
-            if (keep(rng)) s.push_back(c, sqllm::lut_value_traits<Value>::from_float(d(rng)));
-        s.end_row();
-    }
-    return s;
-}
 template <>
 sqllm::csr_storage<float, std::int32_t> random_sparse<sqllm::csr<>>(std::size_t rows, std::size_t cols, bool) {
-    return make_csr<float, std::int32_t>(rows, cols);
+    return random_csr(rows, cols);
 }
 template <>
 sqllm::csr_storage<float, std::int32_t> random_sparse<sqllm::balanced_csr<>>(std::size_t rows, std::size_t cols, bool) {
-    return make_csr<float, std::int32_t>(rows, cols);
+    return random_csr(rows, cols);
 }
 
 template <int Bits, class Lut, class Sparse>
@@ -181,14 +160,6 @@ void lut(benchmark::State& state, std::size_t rows, std::size_t cols, std::size_
     state.SetLabel(sqllm::to_string(sqllm::kernel_target(p.copies[0].view())));
 }
 
-template <class Lut>
-const char* lut_name();
-template <>
-const char* lut_name<float>() { return "fp32"; }
-template <>
-const char* lut_name<sqllm::half>() { return "fp16"; }
-template <>
-const char* lut_name<sqllm::bfloat16>() { return "bf16"; }
 
 struct shape {
     std::size_t rows, cols;

@@ -36,13 +36,22 @@ def load(path):
 
 
 def cpu_model():
+    """The CPU's model name and the vector extensions that decide the kernels (x86 or ARM flags)."""
+    model, flags = "unknown CPU", set()
     try:
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "CPU part") and model == "unknown CPU":
+                model = value.strip()
+            elif key in ("flags", "Features") and not flags:
+                flags = set(value.split())
     except OSError:
         pass
-    return "unknown CPU"
+    wanted = ["avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512vbmi", "avx512_vnni", "avx_vnni",
+              "avx512_bf16", "avx512_fp16", "amx_int8", "asimd", "asimddp", "i8mm", "sve"]
+    have = [f for f in wanted if f in flags]
+    return model + (" (" + " ".join(have) + ")" if have else "")
 
 
 def ggml_version(prefix):

@@ -7,19 +7,21 @@
 
 #include <cstddef>
 #include <type_traits>
-#include <vector>
 
 #include "../config.hpp"
+#include "../core/abi_std.hpp"
 #include "gemv.hpp"
 
 SQLLM_NAMESPACE_BEGIN
 namespace detail {
 
-/// X packed by column into `data` (packed_batch).
-inline packed_batch pack_batch(matrix_view<const float> X, std::vector<float>& data) {
+/// X packed by column into `data` (packed_batch). A vector of the ABI
+/// namespace (core/abi_std.hpp): units built with other -m flags instantiate
+/// their own copies, never each other's.
+inline packed_batch pack_batch(matrix_view<const float> X, detail::vector<float>& data) {
     constexpr std::size_t G = packed_batch::group;
     const std::size_t groups = (X.rows() + G - 1) / G;
-    data.assign(checked_mul(checked_mul(groups, X.cols(), "packed batch"), G, "packed batch"), 0.0f);
+    data = detail::vector<float>(checked_mul(checked_mul(groups, X.cols(), "packed batch"), G, "packed batch"));
     for (std::size_t b = 0; b < X.rows(); ++b) {
         float* out = data.data() + (b / G) * X.cols() * G + b % G;
         const float* x = X.row(b);
@@ -39,7 +41,7 @@ void gemm_on(Tag tag, const quantized_view<Bits, Lut, Sparse, Layout>& W, matrix
     const std::size_t tasks = row_tasks(W.rows(), W.cols(), exec.concurrency());
     // Sparse terms read X by column: packed once so that each reads one line
     // for 8 vectors (allocated per call: cols · 8 floats per 8 vectors).
-    std::vector<float> packed_data;
+    detail::vector<float> packed_data;
     packed_batch packed;
     if constexpr (S::row_fused && has_packed_gemm<Sparse>::value) {
         if (W.nonzeros() != 0) packed = pack_batch(X, packed_data);

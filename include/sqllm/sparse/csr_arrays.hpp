@@ -124,51 +124,39 @@ void csr_prefetch_rows(const csr_view<Value, Index>& s, std::size_t row_begin, s
 #endif
 }
 
-/// y[r] += Σ_{(r,c,v)} v·x[c] for r in [row_begin, row_end): four partial
-/// sums per row, entries i ≡ k (mod 4) in sum k, added as
-/// y + ((s0 + s1) + (s2 + s3)): a row's ~20 entries (0.45 % of 4096) are then
-/// four short dependency chains, not one; deterministic, whatever the thread count.
+/// y[r] += Σ_{(r,c,v)} v·x[c] for r in [row_begin, row_end), in stored order
+/// (the bits balanced_csr's split multiply gives too). The next rows'
+/// entries are prefetched first.
 template <class Value, class Index>
 void csr_gemv_rows(const csr_view<Value, Index>& s, const float* x, float* y, std::size_t row_begin,
                    std::size_t row_end) noexcept {
     if (s.row_ptr.empty()) return;
     csr_prefetch_rows(s, row_end, std::min(row_end + (row_end - row_begin), s.row_ptr.size() - 1));
-    const auto term = [&](std::size_t i) {
-        return lut_value_traits<Value>::to_float(s.values[i]) * x[static_cast<std::size_t>(s.col_idx[i])];
-    };
     for (std::size_t r = row_begin; r < row_end; ++r) {
-        const auto i1 = static_cast<std::size_t>(s.row_ptr[r + 1]);
-        std::size_t i = static_cast<std::size_t>(s.row_ptr[r]);
-        if (i == i1) continue;  // y[r] as it is (adding 0 would turn -0 into +0)
-        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-        for (; i + 4 <= i1; i += 4) {
-            a0 += term(i);
-            a1 += term(i + 1);
-            a2 += term(i + 2);
-            a3 += term(i + 3);
+        float acc = y[r];
+        for (Index i = s.row_ptr[r]; i < s.row_ptr[r + 1]; ++i) {
+            const auto k = static_cast<std::size_t>(i);
+            acc += lut_value_traits<Value>::to_float(s.values[k]) * x[static_cast<std::size_t>(s.col_idx[k])];
         }
-        if (i < i1) a0 += term(i++);
-        if (i < i1) a1 += term(i++);
-        if (i < i1) a2 += term(i);
-        y[r] += (a0 + a1) + (a2 + a3);
+        y[r] = acc;
     }
 }
 
 /// Rows [row_begin, row_end) of a batched multiply for a group of nb <= 8
-/// vectors: per row, four partial sums per vector, entry i in sum (i - i0)
-/// mod 4 (csr_gemv_rows's order and bits), add_term(c, v, part) adding
-/// v·X(j, c) into part[j] for the group's vectors, then y[j][r] += the sums.
+/// vectors: per row, acc[j] = y[j][r], then add_term(c, v, acc) adding
+/// v·X(j, c) into acc[j] for each entry in stored order (csr_gemv_rows's
+/// bits per vector), then y[j][r] = acc[j].
 template <class Value, class Index, class AddTerm>
 void csr_group_rows(const csr_view<Value, Index>& s, float* const* y, std::size_t nb, std::size_t row_begin,
                     std::size_t row_end, AddTerm add_term) noexcept {
     for (std::size_t r = row_begin; r < row_end; ++r) {
         const auto i0 = static_cast<std::size_t>(s.row_ptr[r]), i1 = static_cast<std::size_t>(s.row_ptr[r + 1]);
         if (i0 == i1) continue;
-        float part[4][packed_batch::group] = {};
+        float acc[packed_batch::group] = {};
+        for (std::size_t j = 0; j < nb; ++j) acc[j] = y[j][r];
         for (std::size_t i = i0; i < i1; ++i)
-            add_term(static_cast<std::size_t>(s.col_idx[i]), lut_value_traits<Value>::to_float(s.values[i]),
-                     part[(i - i0) % 4]);
-        for (std::size_t j = 0; j < nb; ++j) y[j][r] += (part[0][j] + part[1][j]) + (part[2][j] + part[3][j]);
+            add_term(static_cast<std::size_t>(s.col_idx[i]), lut_value_traits<Value>::to_float(s.values[i]), acc);
+        for (std::size_t j = 0; j < nb; ++j) y[j][r] = acc[j];
     }
 }
 
@@ -185,8 +173,8 @@ void csr_gemm_rows(const csr_view<Value, Index>& s, matrix_view<const float> X, 
         const float* x[G] = {};
         float* y[G] = {};
         for (std::size_t j = 0; j < nb; ++j) x[j] = X.row(b0 + j), y[j] = Y.row(b0 + j);
-        csr_group_rows(s, y, nb, row_begin, row_end, [&](std::size_t c, float v, float* part) {
-            for (std::size_t j = 0; j < nb; ++j) part[j] += v * x[j][c];
+        csr_group_rows(s, y, nb, row_begin, row_end, [&](std::size_t c, float v, float* acc) {
+            for (std::size_t j = 0; j < nb; ++j) acc[j] += v * x[j][c];
         });
     }
 }
@@ -203,9 +191,9 @@ void csr_gemm_rows_packed(const csr_view<Value, Index>& s, const packed_batch& X
         const std::size_t nb = std::min(G, X.vectors - g * G);
         float* y[G] = {};
         for (std::size_t j = 0; j < nb; ++j) y[j] = Y.row(g * G + j);
-        csr_group_rows(s, y, nb, row_begin, row_end, [&](std::size_t c, float v, float* part) {
+        csr_group_rows(s, y, nb, row_begin, row_end, [&](std::size_t c, float v, float* acc) {
             const float* x = X.column(g, c);
-            for (std::size_t j = 0; j < G; ++j) part[j] += v * x[j];  // the whole group: vectorizes
+            for (std::size_t j = 0; j < G; ++j) acc[j] += v * x[j];  // the whole group: vectorizes
         });
     }
 }

@@ -16,6 +16,7 @@
 #include "../layout/reference.hpp"
 #include "../layout/striped.hpp"
 #include "../target/cpu.hpp"
+#include "row_blocks.hpp"
 
 SQLLM_NAMESPACE_BEGIN
 
@@ -32,7 +33,7 @@ template <int Bits>
 struct layout_kernels<striped_layout<Bits>> {
     static constexpr bool driven = true;
     static constexpr const char* driver = "striped";
-    static constexpr std::size_t row_align = 1;
+    static constexpr std::size_t row_align = detail::striped_tile_rows;  // tasks start where tiles do
     static constexpr bool has(target_id t) noexcept { return target_compiled(t); }
     template <class Entry, class Lut>
     static void gemv(const std::uint32_t* words, const Lut* lut, std::size_t rows, std::size_t cols, const float* x,

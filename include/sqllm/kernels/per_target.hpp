@@ -26,6 +26,7 @@
 #include "../target/tags.hpp"
 #include "../types/lut_value.hpp"
 #include "argmin.hpp"
+#include "row_blocks.hpp"
 #include "driver/x_source.hpp"
 #include "scalar/scalar.hpp"
 #include "x86/avx2.hpp"

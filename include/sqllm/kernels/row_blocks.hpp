@@ -50,6 +50,14 @@ inline std::size_t row_tasks(std::size_t rows, std::size_t cols, std::size_t con
 /// row_align and of the kernels' row pairs and tiles.
 constexpr std::size_t sparse_slice_rows = 16;
 
+/// Rows of the striped batched kernels' register tile (striped_gemm_rows),
+/// and so the striped layout's task alignment: a row's arithmetic may depend
+/// on its place in a tile (compilers that contract a·b + c, GCC on AArch64,
+/// fuse some of a tile's rows and not others), so tasks start where the
+/// single-threaded tiles do and every thread count gives the same bits.
+constexpr std::size_t striped_tile_rows = 4;
+static_assert(sparse_slice_rows % striped_tile_rows == 0, "slices keep the tiles aligned");
+
 /// f(b', e') over [b, e) in slices of `slice` rows (all of it at once when
 /// `whole`): slice boundaries fall on multiples of `slice` from b.
 template <class F>

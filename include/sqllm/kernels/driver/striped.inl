@@ -184,7 +184,7 @@ template <int Bits, class Lut>
 void striped_gemm_rows(const std::uint32_t* words, const Lut* lut, std::size_t cols, matrix_view<const float> X,
                        matrix_view<float> Y, std::size_t b, std::size_t e) noexcept {
     using G = striped_geometry;
-    constexpr std::size_t R = 4, chunk_blocks = 2;
+    constexpr std::size_t R = detail::striped_tile_rows, chunk_blocks = 2;
     constexpr int K = 1 << Bits;
     alignas(64) float buf[R][chunk_blocks * G::wide_cols];
     tile_accumulators<R> acc;

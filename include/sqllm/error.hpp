@@ -29,6 +29,7 @@ enum class errc {
     corrupt_data,      ///< imported arrays that are inconsistent with each other
     io_error,          ///< a file that cannot be opened, read, mapped or written
     cancelled,         ///< the caller asked a long-running call to stop (core/stop_token.hpp)
+    device_error,      ///< a CUDA runtime call failed (sqllm/cuda/; the message names the call and CUDA's error)
 };
 
 /// Human-readable name of an error code.
@@ -50,6 +51,8 @@ inline const char* to_string(errc code) noexcept {
             return "I/O error";
         case errc::cancelled:
             return "cancelled";
+        case errc::device_error:
+            return "device error";
     }
     return "unknown error";
 }

@@ -70,7 +70,8 @@ std::string to_string(T v) {
     using U = std::make_unsigned_t<T>;
     char buf[24];
     char* p = buf + sizeof buf;
-    const bool negative = v < T(0);
+    bool negative = false;
+    if constexpr (std::is_signed<T>::value) negative = v < T(0);  // (nvcc warns on unsigned < 0)
     U u = negative ? static_cast<U>(U(0) - static_cast<U>(v)) : static_cast<U>(v);
     do {
         *--p = static_cast<char>('0' + u % 10);

@@ -24,6 +24,7 @@
 #include "target/tags.hpp"
 
 #include "layout/concept.hpp"
+#include "layout/gpu.hpp"
 #include "layout/pack.hpp"
 #include "layout/reference.hpp"
 #include "layout/striped.hpp"

@@ -17,6 +17,7 @@
 #include "../core/span.hpp"
 #include "../error.hpp"
 #include "concept.hpp"
+#include "gpu.hpp"
 #include "reference.hpp"
 #include "striped.hpp"
 
@@ -163,6 +164,8 @@ template <int Bits>
 struct rows_own_words<striped_layout<Bits>> : std::true_type {};
 template <int Bits>
 struct rows_own_words<reference_layout<Bits>> : std::true_type {};
+template <int Bits>
+struct rows_own_words<gpu_layout<Bits>> : std::true_type {};
 
 /// Groups of 8 codes of Bits bits as one 64-bit word, SWAR: spread() moves
 /// bits [0, 8·Bits) of x (codes 0..7, least significant first; higher bits

@@ -152,46 +152,50 @@ TEST_CASE("gpu layout: the scalar oracle reads it as the default layout", "[gpu]
 TEST_CASE("cuda launch plan", "[gpu]") {
     using cuda::mode;
     using cuda::plan_gemm;
-    // H100-like: 132 SMs. 4096 rows leave the warp slots half idle: 2 slices of 2 blocks.
-    auto p = plan_gemm(4096, 4096, 3, 1, mode::fast, 132, false, false, false);
+    // H100-like: 132 SMs. 1024 rows give 8 warps per SM, under the 16 the
+    // plan wants: 2 slices of 2 blocks.
+    auto p = plan_gemm(1024, 4096, 3, 1, mode::fast, 132, false, false, false);
     REQUIRE(p.padded_cols == 4096);
     REQUIRE(p.row_words == 4096 / 32 * 3);
     REQUIRE(p.col_blocks == 4);
-    REQUIRE(p.grid_rows == 1024);
+    REQUIRE(p.grid_rows == 256);
     REQUIRE(p.splits == 2);
     REQUIRE(p.blocks_per_split == 2);
     REQUIRE(p.batch_tile == 1);
     REQUIRE(p.shared_bytes == 4 * 8 * sizeof(float));
     REQUIRE(p.atomic);
     REQUIRE(p.accumulate_in_workspace);  // fp16 outputs: an fp32 accumulator
-    REQUIRE(p.workspace_bytes == 4096 * sizeof(float));
+    REQUIRE(p.workspace_bytes == 1024 * sizeof(float));
     // fp32 outputs take the atomics directly.
-    p = plan_gemm(4096, 4096, 3, 8, mode::fast, 132, true, false, false);
+    p = plan_gemm(1024, 4096, 3, 8, mode::fast, 132, true, false, false);
     REQUIRE(p.atomic);
     REQUIRE(!p.accumulate_in_workspace);
     REQUIRE(p.workspace_bytes == 0);
     REQUIRE(p.batch_tile == 8);
     // Deterministic: per-slice partials.
-    p = plan_gemm(4096, 4096, 4, 32, mode::deterministic, 132, true, false, false);
+    p = plan_gemm(1024, 4096, 4, 32, mode::deterministic, 132, true, false, false);
     REQUIRE(!p.atomic);
     REQUIRE(p.partials);
-    REQUIRE(p.workspace_bytes == 2 * 32 * 4096 * sizeof(float));
+    REQUIRE(p.workspace_bytes == 2 * 32 * 1024 * sizeof(float));
     REQUIRE(p.shared_bytes == 4 * 16 * sizeof(float));
-    // Enough rows: one slice, direct writes, no workspace in either mode.
+    // Enough rows (4096 already: 31 warps per SM): one slice, direct writes,
+    // no workspace in either mode.
     for (mode m : {mode::fast, mode::deterministic}) {
-        p = plan_gemm(28672, 8192, 3, 1, m, 132, false, true, false);
+        p = plan_gemm(4096, 4096, 3, 1, m, 132, false, true, false);
         REQUIRE(p.splits == 1);
         REQUIRE(!p.atomic);
         REQUIRE(!p.partials);
         REQUIRE(p.workspace_bytes == 0);
         REQUIRE(p.fused_sparse);
     }
-    // 4096 × 11008: 11 blocks (the last of 24 lanes), 2 slices of 6 and 5.
-    p = plan_gemm(4096, 11008, 4, 1, mode::deterministic, 132, false, false, false);
+    // 11008 columns: 11 blocks (the last of 24 lanes); with 1500 rows, 2 slices of 6 and 5.
+    p = plan_gemm(1500, 11008, 4, 1, mode::deterministic, 132, false, false, false);
     REQUIRE(p.padded_cols == 11008);
     REQUIRE(p.col_blocks == 11);
+    REQUIRE(gpu_geometry::block_lanes(11008, 10240) == 24);
     REQUIRE(p.splits == 2);
     REQUIRE(p.blocks_per_split == 6);
+    REQUIRE(plan_gemm(4096, 11008, 4, 1, mode::deterministic, 132, false, false, false).splits == 1);
     // Few rows, many columns: capped at 16 slices, each of ≥ 2 blocks.
     p = plan_gemm(8, 1 << 20, 2, 1, mode::fast, 132, true, false, false);
     REQUIRE(p.splits == 16);

@@ -35,8 +35,12 @@ enum class mode { fast, deterministic };
 constexpr std::size_t max_batch = 64;
 /// Threads of the main kernel's blocks: 4 warps, one row each.
 constexpr unsigned rows_per_block = 4, threads_per_block = rows_per_block * 32;
-/// Warps the plan aims to keep resident per SM before it splits columns.
-constexpr std::size_t target_warps_per_sm = 48;
+/// Splitting columns costs launches (a memset and a conversion, or a
+/// reduction pass: microseconds each, against ~1.3 µs of weight reads for a
+/// 3-bit 4096² matrix on an H100), so columns are split only when the rows
+/// alone give fewer warps than this per SM; above it, each warp streams a
+/// whole row with its next block's words in flight (cuda/lut_kernels.cuh).
+constexpr std::size_t target_warps_per_sm = 16;
 /// At most this many column slices (each must keep ≥ 2 blocks of columns).
 constexpr std::size_t max_splits = 16;
 /// Threads of the balanced sparse kernel per SM (fast mode).

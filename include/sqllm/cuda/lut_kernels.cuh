@@ -121,11 +121,24 @@ __device__ __forceinline__ float dot4(const Act* xb, std::size_t c, std::size_t 
     return fmaf(v[3], x[3], s);
 }
 
-/// Resident blocks per SM the register budget is sized for: 12 blocks (48
-/// warps, the plan's target) at NB = 1, fewer as the accumulators grow
-/// (without a minimum, ptxas held the NB = 1 kernel to 32 registers and spilled).
+/// Lane `lane`'s Bits plane words of block blk of a row (nothing past ke or
+/// past the block's lanes: those lanes' words are left as they are).
+template <int Bits>
+__device__ __forceinline__ void load_block(const std::uint32_t* row, std::size_t padded, std::size_t blk,
+                                           std::size_t ke, unsigned lane, std::uint32_t* w) {
+    if (blk >= ke) return;
+    const std::size_t c0 = blk * gpu_geometry::block_cols, nl = gpu_geometry::block_lanes(padded, c0);
+    if (lane >= nl) return;
+#pragma unroll
+    for (int m = 0; m < Bits; ++m) w[m] = __ldg(row + gpu_layout<Bits>::word_offset(c0, nl, lane, m));
+}
+
+/// Resident blocks per SM the register budget is sized for: 8 blocks (32
+/// warps: twice the plan's minimum) at NB = 1 (≤ 64 registers), fewer as the
+/// accumulators grow. Without a minimum, ptxas held the NB = 1 kernel to 32
+/// registers and spilled; at 12 blocks (40 registers) the 8-bit one spilled.
 template <int NB>
-constexpr int min_blocks_per_sm = NB == 1 ? 12 : NB == 2 ? 8 : 4;
+constexpr int min_blocks_per_sm = NB == 1 ? 8 : NB == 2 ? 6 : 4;
 
 template <int Bits, class Lut, class Act, int NB>
 __global__ void __launch_bounds__(128, min_blocks_per_sm<NB>) lut_gemm_kernel(const gemm_args<Lut, Act> a) {
@@ -148,13 +161,18 @@ __global__ void __launch_bounds__(128, min_blocks_per_sm<NB>) lut_gemm_kernel(co
         float acc[NB];
 #pragma unroll
         for (int b = 0; b < NB; ++b) acc[b] = 0.0f;
+        // The next block's words are loaded before this block is used: two
+        // blocks' loads in flight per warp (one is too few bytes to cover
+        // DRAM latency at 16 warps per SM).
+        std::uint32_t w[Bits], next[Bits];
+        load_block<Bits>(row, a.padded, kb, ke, lane, next);
         for (std::size_t blk = kb; blk < ke; ++blk) {
             const std::size_t c0 = blk * gpu_geometry::block_cols;
             const std::size_t nl = gpu_geometry::block_lanes(a.padded, c0);
-            if (lane >= nl) continue;
-            std::uint32_t w[Bits];
 #pragma unroll
-            for (int m = 0; m < Bits; ++m) w[m] = __ldg(row + L::word_offset(c0, nl, lane, m));
+            for (int m = 0; m < Bits; ++m) w[m] = next[m];
+            load_block<Bits>(row, a.padded, blk + 1, ke, lane, next);
+            if (lane >= nl) continue;
 #pragma unroll
             for (int q = 0; q < 8; ++q) {
                 const std::size_t c = c0 + q * 4 * nl + 4 * lane;

@@ -8,7 +8,7 @@
 #   3. run bench_cuda, writing OUT_DIR/cuda.md (the Markdown table, also printed),
 #      OUT_DIR/cuda.json and OUT_DIR/cuda.log. OUT_DIR defaults to bench/results.
 # Prints each phase's wall time; budgeted to finish in under 8 minutes (the
-# phases run under timeouts that add up to 470 s). Exit status: 0 all passed;
+# phases run under timeouts that add up to 450 s: configure 40, build 180, tests 60, bench 170). Exit status: 0 all passed;
 # 77 no usable NVIDIA GPU (nvidia-smi missing or failing; nothing is built);
 # anything else: a phase failed (124: it ran out of time).
 #
@@ -21,7 +21,7 @@
 #                         not numbers to publish)
 #   SQLLM_GPU_JOBS        build parallelism (default: nproc)
 #   SQLLM_GPU_T_BUILD, SQLLM_GPU_T_TEST, SQLLM_GPU_T_BENCH
-#                         per-phase timeouts in seconds (default 210, 90, 170)
+#                         per-phase timeouts in seconds (default 180, 60, 170)
 #   CUDACXX               nvcc to use (default: nvcc on PATH, else /usr/local/cuda/bin/nvcc)
 set -euo pipefail
 
@@ -31,8 +31,8 @@ build=${SQLLM_GPU_BUILD_DIR:-$root/build-cuda}
 skip_build=${SQLLM_GPU_SKIP_BUILD:-0}
 quick=${SQLLM_GPU_QUICK:-0}
 jobs=${SQLLM_GPU_JOBS:-$(nproc 2>/dev/null || echo 4)}
-t_build=${SQLLM_GPU_T_BUILD:-210}
-t_test=${SQLLM_GPU_T_TEST:-90}
+t_build=${SQLLM_GPU_T_BUILD:-180}
+t_test=${SQLLM_GPU_T_TEST:-60}
 t_bench=${SQLLM_GPU_T_BENCH:-170}
 
 # ---- a GPU, or exit 77 (the conventional "skipped")
@@ -96,7 +96,7 @@ else
     fi
     generator=()
     command -v ninja >/dev/null 2>&1 && [ ! -f "$build/CMakeCache.txt" ] && generator=(-G Ninja)
-    run_phase configure 60 cmake -S "$root" -B "$build" ${generator[@]+"${generator[@]}"} \
+    run_phase configure 40 cmake -S "$root" -B "$build" ${generator[@]+"${generator[@]}"} \
         -DCMAKE_BUILD_TYPE=Release -DSQLLM_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch" \
         -DSQLLM_BUILD_TESTS=ON -DSQLLM_BUILD_BENCH=ON -DSQLLM_BUILD_EXAMPLES=OFF -DSQLLM_BUILD_TOOLS=OFF \
         -DSQLLM_WERROR=ON

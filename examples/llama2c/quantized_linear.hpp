@@ -8,6 +8,11 @@
 // Both run the same kernels on the same codes, so they compute the same.
 // set_int8 switches a layer to sqllm's approximate int8 path (gemv_int8,
 // gemm_int8; docs/DESIGN.md §7.2) on the same codes: llama2c --int8.
+//
+// The kernels and loaders of all eight code widths are compiled once, in
+// quantized_linear.cpp (CMake target llama2c_layers, linked by the example
+// and its tests): every unit that included them used to instantiate them
+// all, which made the example's units the costliest of the build.
 #pragma once
 
 #include <cstdint>
@@ -18,9 +23,6 @@
 #include <sqllm/error.hpp>
 #include <sqllm/io/quantized_checkpoint.hpp>
 #include <sqllm/io/safetensors.hpp>
-#include <sqllm/kernels/gemm.hpp>
-#include <sqllm/kernels/gemm_int8.hpp>
-#include <sqllm/kernels/gemv.hpp>
 #include <sqllm/matrix/quantized_matrix.hpp>
 #include <sqllm/sparse/csr.hpp>
 
@@ -50,22 +52,8 @@ public:
 
     std::size_t rows() const override { return v_.rows(); }
     std::size_t cols() const override { return v_.cols(); }
-    void gemv(const float* x, float* y) const override {
-        const sqllm::span<const float> xs(x, cols());
-        const sqllm::span<float> ys(y, rows());
-        if (int8_)
-            sqllm::gemv_int8(v_, xs, ys);  // workspace allocated per call (cols bytes + scales)
-        else
-            sqllm::gemv(v_, xs, ys);
-    }
-    void gemm(const float* X, std::size_t n, float* Y) const override {
-        const sqllm::matrix_view<const float> Xv(X, n, cols());
-        const sqllm::matrix_view<float> Yv(Y, n, rows());
-        if (int8_)
-            sqllm::gemm_int8(v_, Xv, Yv);
-        else
-            sqllm::gemm(v_, Xv, Yv);
-    }
+    void gemv(const float* x, float* y) const override;  // quantized_linear.cpp
+    void gemm(const float* X, std::size_t n, float* Y) const override;
     /// Runs the approximate int8 path (activations and LUTs in int8,
     /// integer dot products) instead of the exact fp32 kernels, or back.
     void set_int8(bool on) noexcept { int8_ = on; }
@@ -88,61 +76,26 @@ private:
     bool int8_ = false;
 };
 
+extern template class quantized_linear<1>;
+extern template class quantized_linear<2>;
+extern template class quantized_linear<3>;
+extern template class quantized_linear<4>;
+extern template class quantized_linear<5>;
+extern template class quantized_linear<6>;
+extern template class quantized_linear<7>;
+extern template class quantized_linear<8>;
+
 /// Switches `l` to the int8 path (or back) if it is a quantized_linear;
 /// returns whether it is one.
-inline bool set_int8(linear& l, bool on) {
-    bool found = false;
-    const auto one = [&](auto* q) {
-        if (q) {
-            q->set_int8(on);
-            found = true;
-        }
-    };
-    one(dynamic_cast<quantized_linear<1>*>(&l));
-    one(dynamic_cast<quantized_linear<2>*>(&l));
-    one(dynamic_cast<quantized_linear<3>*>(&l));
-    one(dynamic_cast<quantized_linear<4>*>(&l));
-    one(dynamic_cast<quantized_linear<5>*>(&l));
-    one(dynamic_cast<quantized_linear<6>*>(&l));
-    one(dynamic_cast<quantized_linear<7>*>(&l));
-    one(dynamic_cast<quantized_linear<8>*>(&l));
-    return found;
-}
-
-namespace detail {
-
-template <int Bits>
-std::unique_ptr<linear> load_quantized_linear_bits(const sqllm::io::safetensors_file& file,
-                                                   const sqllm::io::quantized_layer_info& info,
-                                                   const std::shared_ptr<const void>& keep) {
-    if (keep && info.layout == sqllm::io::checkpoint_layout::striped && info.lut_type == sqllm::io::dtype::f32)
-        return std::make_unique<quantized_linear<Bits>>(sqllm::io::view_quantized<Bits>(file, info), keep);
-    return std::make_unique<quantized_linear<Bits>>(sqllm::io::load_quantized<Bits>(file, info));
-}
-
-}  // namespace detail
+bool set_int8(linear& l, bool on);
 
 /// Loads one quantized layer of `file` with its code width picked at run
 /// time. A striped-layout layer with an F32 LUT is viewed in place when
 /// `keep` is given: it must own `file` (or the model holding it), and the
 /// layer keeps it alive; any other layer is loaded (copied, or repacked from
 /// the reference layout; an F16/BF16 LUT widened to F32, exactly).
-inline std::unique_ptr<linear> load_quantized_linear(const sqllm::io::safetensors_file& file,
-                                                     const sqllm::io::quantized_layer_info& info,
-                                                     const std::shared_ptr<const void>& keep = nullptr) {
-    switch (info.bits) {
-        case 1: return detail::load_quantized_linear_bits<1>(file, info, keep);
-        case 2: return detail::load_quantized_linear_bits<2>(file, info, keep);
-        case 3: return detail::load_quantized_linear_bits<3>(file, info, keep);
-        case 4: return detail::load_quantized_linear_bits<4>(file, info, keep);
-        case 5: return detail::load_quantized_linear_bits<5>(file, info, keep);
-        case 6: return detail::load_quantized_linear_bits<6>(file, info, keep);
-        case 7: return detail::load_quantized_linear_bits<7>(file, info, keep);
-        case 8: return detail::load_quantized_linear_bits<8>(file, info, keep);
-        default: break;
-    }
-    throw sqllm::error(sqllm::errc::corrupt_data,
-                       file.path() + ": layer \"" + info.name + "\" has " + std::to_string(info.bits) + "-bit codes");
-}
+std::unique_ptr<linear> load_quantized_linear(const sqllm::io::safetensors_file& file,
+                                              const sqllm::io::quantized_layer_info& info,
+                                              const std::shared_ptr<const void>& keep = nullptr);
 
 }  // namespace llama2c
